@@ -1,0 +1,26 @@
+//! The library's error type: one enum over each module's typed errors.
+//!
+//! The CLI layer (`commands`) turns these into one readable line, a hint on
+//! what to do, and an exit code.
+
+use crate::{paths, store, tracker};
+
+/// Any error a csm library call can return.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// csm's folders cannot be found.
+    #[error(transparent)]
+    Paths(#[from] paths::NoHome),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A tracker call failed.
+    #[error(transparent)]
+    Tracker(#[from] tracker::TrackerError),
+    /// A ticket key is malformed.
+    #[error(transparent)]
+    Key(#[from] tracker::key::KeyError),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

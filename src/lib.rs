@@ -1,0 +1,19 @@
+//! csm, the Codex Session Manager.
+//!
+//! csm ties every OpenAI Codex CLI session to a *ticket* (a Jira issue or a
+//! local Markdown ticket) and to a *folder*, so that a ticket key is all a
+//! user needs to start, resume and finish work that spans days.
+//!
+//! The binary (`src/main.rs`) only parses arguments and reports errors; every
+//! command lives in [`commands`], and the pieces they are built from live in
+//! modules named after what they are.
+
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod output;
+pub mod paths;
+pub mod store;
+pub mod tracker;
+
+pub use error::{Error, Result};

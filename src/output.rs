@@ -1,0 +1,1 @@
+//! Output conventions: colour, spinners, logging. (Being written.)

@@ -1,0 +1,127 @@
+//! Where csm keeps its files.
+//!
+//! Config, data (the store) and state (logs) follow the platform's
+//! conventions through the `directories` crate: on Linux the XDG base
+//! directories (`$XDG_CONFIG_HOME/csm`, `$XDG_DATA_HOME/csm`,
+//! `$XDG_STATE_HOME/csm`). `CSM_CONFIG_DIR`, `CSM_DATA_DIR` and
+//! `CSM_STATE_DIR` override each one, for scripts and tests.
+
+use std::env;
+use std::path::{Path, PathBuf};
+
+/// The name of the per-repository config file, found by walking up from the
+/// current folder.
+pub const REPO_CONFIG_FILE: &str = ".csm.toml";
+
+/// The folder csm uses inside a repository (local tickets live here).
+pub const REPO_DIR: &str = ".csm";
+
+/// The resolved set of csm's own folders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dirs {
+    /// Holds `config.toml` and user templates.
+    pub config: PathBuf,
+    /// Holds the store (`csm.db`).
+    pub data: PathBuf,
+    /// Holds logs and per-session scratch files.
+    pub state: PathBuf,
+}
+
+/// Why csm's folders cannot be found.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot find a home folder for csm's files; set HOME or CSM_DATA_DIR")]
+pub struct NoHome;
+
+impl Dirs {
+    /// Resolves the folders from the environment.
+    pub fn from_env() -> Result<Self, NoHome> {
+        let project = directories::ProjectDirs::from("", "", "csm");
+        let pick = |var: &str, fallback: Option<PathBuf>| -> Result<PathBuf, NoHome> {
+            match env::var_os(var) {
+                Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
+                _ => fallback.ok_or(NoHome),
+            }
+        };
+        let config = pick(
+            "CSM_CONFIG_DIR",
+            project.as_ref().map(|p| p.config_dir().to_path_buf()),
+        )?;
+        let data = pick(
+            "CSM_DATA_DIR",
+            project.as_ref().map(|p| p.data_dir().to_path_buf()),
+        )?;
+        let state = pick(
+            "CSM_STATE_DIR",
+            project.as_ref().map(|p| {
+                p.state_dir()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| p.data_local_dir().join("state"))
+            }),
+        )?;
+        Ok(Dirs {
+            config,
+            data,
+            state,
+        })
+    }
+
+    /// The user's config file.
+    pub fn user_config_file(&self) -> PathBuf {
+        self.config.join("config.toml")
+    }
+
+    /// The store's database file.
+    pub fn store_file(&self) -> PathBuf {
+        self.data.join("csm.db")
+    }
+
+    /// The folder for log files.
+    pub fn log_dir(&self) -> PathBuf {
+        self.state.join("logs")
+    }
+}
+
+/// Finds the nearest `.csm.toml` at or above `start`.
+pub fn find_repo_config(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(REPO_CONFIG_FILE))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The root of the repository that holds `start`: the folder of the nearest
+/// `.csm.toml`, else the nearest folder with a `.git` entry, else `start`.
+pub fn repo_root(start: &Path) -> PathBuf {
+    if let Some(cfg) = find_repo_config(start)
+        && let Some(dir) = cfg.parent()
+    {
+        return dir.to_path_buf();
+    }
+    start
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .unwrap_or(start)
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_root_prefers_csm_toml_then_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        let sub = repo.join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(repo_root(&sub), sub);
+        std::fs::create_dir(repo.join(".git")).unwrap();
+        assert_eq!(repo_root(&sub), repo);
+        std::fs::write(repo.join("a").join(REPO_CONFIG_FILE), "").unwrap();
+        assert_eq!(repo_root(&sub), repo.join("a"));
+        assert_eq!(
+            find_repo_config(&sub),
+            Some(repo.join("a").join(REPO_CONFIG_FILE))
+        );
+    }
+}

@@ -1,0 +1,871 @@
+//! The store: csm's own state in one SQLite file.
+//!
+//! It holds the sessions (ticket ↔ folder ↔ Codex session id ↔ settings),
+//! the events each session produced (turns completed, launches, tabs), the
+//! outbox of notes waiting to be posted to a tracker, and a small cache
+//! (tracker field ids, ticket statuses).
+//!
+//! Several csm processes use the store at once (a running session records
+//! events while `csm list` reads), so it runs in WAL mode with a busy
+//! timeout, and every multi-statement change is one `IMMEDIATE` transaction.
+//! The schema version is SQLite's `user_version`; migrations run in one
+//! transaction when the store is opened, and a database written by a newer
+//! csm is refused rather than touched.
+//!
+//! No secret is ever written here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How long a writer waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The migrations, in order; the store's `user_version` counts how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, their events, the outbox and the cache.
+    "CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        ticket_key TEXT NOT NULL,
+        tracker TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        codex_session_id TEXT UNIQUE,
+        settings TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'new',
+        branch TEXT,
+        start_commit TEXT,
+        ticket_snapshot TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        launched_at INTEGER,
+        last_activity_at INTEGER
+    );
+    CREATE INDEX sessions_by_ticket ON sessions(ticket_key, created_at);
+    CREATE TABLE session_events (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX session_events_by_session ON session_events(session_id, at);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        ticket_key TEXT NOT NULL,
+        tracker TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        marker TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent_at INTEGER,
+        remote_id TEXT
+    );
+    CREATE TABLE cache (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );",
+];
+
+/// The schema version this csm writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The folder for the database cannot be made.
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database was written by a newer csm.
+    #[error(
+        "the store {path} has schema version {found}, newer than this csm understands ({supported})"
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// SQLite failed.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A Codex session id is already linked to another csm session.
+    #[error("Codex session {codex_id} is already linked to {ticket}")]
+    CodexIdTaken {
+        /// The Codex session id.
+        codex_id: String,
+        /// The ticket that owns it.
+        ticket: String,
+    },
+    /// A stored JSON value cannot be read back.
+    #[error("store {path}: corrupt {what}: {source}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// Which value.
+        what: &'static str,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What a session is doing, as far as csm knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// Recorded, Codex not launched yet (or its id not yet seen).
+    New,
+    /// Codex is running and working on a turn.
+    Running,
+    /// Codex finished a turn and waits for the user.
+    Waiting,
+    /// Codex is not running.
+    Idle,
+    /// The ticket's work is finished (`csm done`).
+    Done,
+}
+
+impl SessionStatus {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::New => "new",
+            SessionStatus::Running => "running",
+            SessionStatus::Waiting => "waiting",
+            SessionStatus::Idle => "idle",
+            SessionStatus::Done => "done",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "running" => SessionStatus::Running,
+            "waiting" => SessionStatus::Waiting,
+            "idle" => SessionStatus::Idle,
+            "done" => SessionStatus::Done,
+            _ => SessionStatus::New,
+        }
+    }
+}
+
+/// A recorded session.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Session {
+    /// csm's own id for the session.
+    pub id: i64,
+    /// The ticket key.
+    pub ticket_key: String,
+    /// The tracker's id (see `Tracker::id`).
+    pub tracker: String,
+    /// The folder Codex runs in.
+    pub folder: PathBuf,
+    /// Codex's session (thread) id, once seen.
+    pub codex_session_id: Option<String>,
+    /// The per-session Codex settings, as JSON.
+    pub settings: Value,
+    /// What the session is doing.
+    pub status: SessionStatus,
+    /// The git branch the session works on, when known.
+    pub branch: Option<String>,
+    /// The commit HEAD pointed at when the session started.
+    pub start_commit: Option<String>,
+    /// The ticket as it was at the last launch (to tell Codex what changed).
+    pub ticket_snapshot: Option<Value>,
+    /// When the session was recorded (Unix milliseconds).
+    pub created_at: i64,
+    /// When the record last changed.
+    pub updated_at: i64,
+    /// When Codex was last launched or resumed for it.
+    pub launched_at: Option<i64>,
+    /// When Codex last showed activity (a turn, a launch).
+    pub last_activity_at: Option<i64>,
+}
+
+/// What is needed to record a new session.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewSession {
+    /// The ticket key.
+    pub ticket_key: String,
+    /// The tracker's id.
+    pub tracker: String,
+    /// The folder Codex runs in.
+    pub folder: PathBuf,
+    /// Settings as JSON (an object).
+    pub settings: Value,
+    /// The git branch, when known.
+    pub branch: Option<String>,
+    /// HEAD at start, when in a git repository.
+    pub start_commit: Option<String>,
+    /// The ticket as read at start.
+    pub ticket_snapshot: Option<Value>,
+}
+
+/// One thing that happened in a session.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// The event's id (increasing).
+    pub id: i64,
+    /// The session it belongs to.
+    pub session_id: i64,
+    /// When (Unix milliseconds).
+    pub at: i64,
+    /// What kind (`launched`, `turn-complete`, `exited`, ...).
+    pub kind: String,
+    /// Details, as JSON.
+    pub data: Value,
+}
+
+/// A note waiting to be (or already) posted to a tracker.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutboxItem {
+    /// The item's id.
+    pub id: i64,
+    /// The ticket it goes to.
+    pub ticket_key: String,
+    /// The tracker's id.
+    pub tracker: String,
+    /// What kind of write (`comment`).
+    pub kind: String,
+    /// The body (Markdown).
+    pub body: String,
+    /// A unique marker carried in the body, to find it again after an
+    /// unknown outcome.
+    pub marker: String,
+    /// When it was queued.
+    pub created_at: i64,
+    /// How many posting attempts were made.
+    pub attempts: i64,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was posted, once it was.
+    pub sent_at: Option<i64>,
+    /// The tracker's id for the posted item.
+    pub remote_id: Option<String>,
+}
+
+/// The open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+impl Store {
+    /// Opens (creating and migrating when needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Store::setup(conn, path.to_path_buf())
+    }
+
+    /// Opens a private in-memory store (tests, dry runs).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+            path: PathBuf::from(":memory:"),
+            source,
+        })?;
+        Store::setup(conn, PathBuf::from(":memory:"))
+    }
+
+    fn setup(conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
+        let mut store = Store { conn, path };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.err(e))?;
+        // WAL lets readers go on while a session writes events; NORMAL sync
+        // is durable across application crashes, which is what matters here.
+        store
+            .conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| store.err(e))?;
+        store
+            .conn
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| store.err(e))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let found: u32 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        for sql in &MIGRATIONS[found as usize..] {
+            tx.execute_batch(sql).map_err(err)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Records a new session and returns its id.
+    pub fn insert_session(&self, new: &NewSession) -> Result<i64, StoreError> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO sessions (ticket_key, tracker, folder, settings, branch,
+                    start_commit, ticket_snapshot, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                params![
+                    new.ticket_key,
+                    new.tracker,
+                    new.folder.to_string_lossy(),
+                    new.settings.to_string(),
+                    new.branch,
+                    new.start_commit,
+                    new.ticket_snapshot.as_ref().map(Value::to_string),
+                    now,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    const SESSION_COLUMNS: &'static str = "id, ticket_key, tracker, folder, codex_session_id,
+        settings, status, branch, start_commit, ticket_snapshot, created_at, updated_at,
+        launched_at, last_activity_at";
+
+    fn read_session(row: &Row<'_>) -> rusqlite::Result<(Session, String, Option<String>)> {
+        let settings: String = row.get(5)?;
+        let snapshot: Option<String> = row.get(9)?;
+        let status: String = row.get(6)?;
+        let folder: String = row.get(3)?;
+        Ok((
+            Session {
+                id: row.get(0)?,
+                ticket_key: row.get(1)?,
+                tracker: row.get(2)?,
+                folder: PathBuf::from(folder),
+                codex_session_id: row.get(4)?,
+                settings: Value::Null,
+                status: SessionStatus::parse(&status),
+                branch: row.get(7)?,
+                start_commit: row.get(8)?,
+                ticket_snapshot: None,
+                created_at: row.get(10)?,
+                updated_at: row.get(11)?,
+                launched_at: row.get(12)?,
+                last_activity_at: row.get(13)?,
+            },
+            settings,
+            snapshot,
+        ))
+    }
+
+    fn finish_session(
+        &self,
+        (mut s, settings, snapshot): (Session, String, Option<String>),
+    ) -> Result<Session, StoreError> {
+        let corrupt = |what, source| StoreError::Corrupt {
+            path: self.path.clone(),
+            what,
+            source,
+        };
+        s.settings = serde_json::from_str(&settings).map_err(|e| corrupt("settings", e))?;
+        s.ticket_snapshot = snapshot
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| corrupt("ticket snapshot", e))?;
+        Ok(s)
+    }
+
+    fn query_sessions(
+        &self,
+        where_clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Session>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM sessions {where_clause}",
+            Self::SESSION_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params, Self::read_session)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(|r| self.finish_session(r)).collect()
+    }
+
+    /// One session by csm's id.
+    pub fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .query_sessions("WHERE id = ?1", [id])?
+            .into_iter()
+            .next())
+    }
+
+    /// The sessions of a ticket, oldest first.
+    pub fn sessions_for_ticket(&self, ticket_key: &str) -> Result<Vec<Session>, StoreError> {
+        self.query_sessions(
+            "WHERE ticket_key = ?1 ORDER BY created_at, id",
+            [ticket_key],
+        )
+    }
+
+    /// Every session, most recently active first; done ones only with
+    /// `include_done`.
+    pub fn list_sessions(&self, include_done: bool) -> Result<Vec<Session>, StoreError> {
+        let filter = if include_done {
+            ""
+        } else {
+            "WHERE status <> 'done'"
+        };
+        self.query_sessions(
+            &format!("{filter} ORDER BY COALESCE(last_activity_at, updated_at) DESC, id DESC"),
+            [],
+        )
+    }
+
+    /// The session linked to a Codex session id.
+    pub fn session_by_codex_id(&self, codex_id: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .query_sessions("WHERE codex_session_id = ?1", [codex_id])?
+            .into_iter()
+            .next())
+    }
+
+    /// Links a Codex session id to a session. Fails with
+    /// [`StoreError::CodexIdTaken`] when another session already owns it.
+    pub fn set_codex_session_id(&self, id: i64, codex_id: &str) -> Result<(), StoreError> {
+        if let Some(owner) = self.session_by_codex_id(codex_id)? {
+            if owner.id == id {
+                return Ok(());
+            }
+            return Err(StoreError::CodexIdTaken {
+                codex_id: codex_id.to_string(),
+                ticket: owner.ticket_key,
+            });
+        }
+        self.update(
+            "UPDATE sessions SET codex_session_id = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, codex_id, now_ms()],
+        )
+    }
+
+    /// Every Codex session id some csm session owns.
+    pub fn owned_codex_ids(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT codex_session_id FROM sessions WHERE codex_session_id IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// Replaces a session's settings.
+    pub fn set_settings(&self, id: i64, settings: &Value) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE sessions SET settings = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, settings.to_string(), now_ms()],
+        )
+    }
+
+    /// Sets a session's status.
+    pub fn set_status(&self, id: i64, status: SessionStatus) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE sessions SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, status.as_str(), now_ms()],
+        )
+    }
+
+    /// Records a launch or resume: the time, and the ticket as read then.
+    pub fn mark_launched(
+        &self,
+        id: i64,
+        ticket_snapshot: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.update(
+            "UPDATE sessions SET launched_at = ?2, last_activity_at = ?2, updated_at = ?2,
+                ticket_snapshot = COALESCE(?3, ticket_snapshot), status = 'running'
+             WHERE id = ?1",
+            params![id, now, ticket_snapshot.map(Value::to_string)],
+        )
+    }
+
+    /// Deletes a session and its events.
+    pub fn delete_session(&self, id: i64) -> Result<(), StoreError> {
+        self.update("DELETE FROM sessions WHERE id = ?1", params![id])
+    }
+
+    fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Appends an event to a session and marks the session active now.
+    pub fn add_event(&self, session_id: i64, kind: &str, data: &Value) -> Result<i64, StoreError> {
+        let now = now_ms();
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
+            params![session_id, now, kind, data.to_string()],
+        )
+        .map_err(|e| self.err(e))?;
+        let event_id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE sessions SET last_activity_at = ?2 WHERE id = ?1",
+            params![session_id, now],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(event_id)
+    }
+
+    /// The newest `limit` events of a session, newest first.
+    pub fn events(&self, session_id: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, session_id, at, kind, data FROM session_events
+                 WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![session_id, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(id, session_id, at, kind, data)| {
+                let data = serde_json::from_str(&data).map_err(|source| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    what: "event data",
+                    source,
+                })?;
+                Ok(Event {
+                    id,
+                    session_id,
+                    at,
+                    kind,
+                    data,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads a cached value and when it was written (Unix milliseconds).
+    pub fn cache_get(&self, key: &str) -> Result<Option<(String, i64)>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT value, updated_at FROM cache WHERE key = ?1")
+            .and_then(|mut s| {
+                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes a cached value.
+    pub fn cache_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.update(
+            "INSERT INTO cache (key, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![key, value, now_ms()],
+        )
+    }
+
+    /// Queues a note for a tracker; `marker` must be unique.
+    pub fn outbox_add(
+        &self,
+        ticket_key: &str,
+        tracker: &str,
+        kind: &str,
+        body: &str,
+        marker: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![ticket_key, tracker, kind, body, marker, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Notes not yet posted, oldest first.
+    pub fn outbox_pending(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, ticket_key, tracker, kind, body, marker, created_at, attempts,
+                        last_error, sent_at, remote_id
+                 FROM outbox WHERE sent_at IS NULL ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                ticket_key: r.get(1)?,
+                tracker: r.get(2)?,
+                kind: r.get(3)?,
+                body: r.get(4)?,
+                marker: r.get(5)?,
+                created_at: r.get(6)?,
+                attempts: r.get(7)?,
+                last_error: r.get(8)?,
+                sent_at: r.get(9)?,
+                remote_id: r.get(10)?,
+            })
+        })
+        .map_err(|e| self.err(e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Marks a queued note as posted.
+    pub fn outbox_mark_sent(&self, id: i64, remote_id: Option<&str>) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE outbox SET sent_at = ?2, remote_id = ?3, attempts = attempts + 1,
+                last_error = NULL WHERE id = ?1",
+            params![id, now_ms(), remote_id],
+        )
+    }
+
+    /// Records a failed posting attempt.
+    pub fn outbox_mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+            params![id, error],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn new_session(key: &str) -> NewSession {
+        NewSession {
+            ticket_key: key.into(),
+            tracker: "local:/repo".into(),
+            folder: "/repo".into(),
+            settings: json!({"model": "gpt-5.5"}),
+            ..NewSession::default()
+        }
+    }
+
+    #[test]
+    fn fresh_store_is_migrated_and_reopening_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/csm.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let id = store.insert_session(&new_session("PROJ-1")).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.session(id).unwrap().unwrap().ticket_key, "PROJ-1");
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn newer_schema_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("csm.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+                .unwrap();
+        }
+        let err = Store::open(&path).err().unwrap();
+        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }));
+        assert!(err.to_string().contains("newer than this csm understands"));
+        let conn = Connection::open(&path).unwrap();
+        let v: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 99);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'sessions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn sessions_events_and_codex_ids() {
+        let store = Store::open_in_memory().unwrap();
+        let a = store.insert_session(&new_session("PROJ-1")).unwrap();
+        let b = store.insert_session(&new_session("PROJ-1")).unwrap();
+        store.set_codex_session_id(a, "uuid-a").unwrap();
+        store.set_codex_session_id(a, "uuid-a").unwrap();
+        let taken = store.set_codex_session_id(b, "uuid-a").unwrap_err();
+        assert!(matches!(taken, StoreError::CodexIdTaken { .. }));
+        assert_eq!(store.sessions_for_ticket("PROJ-1").unwrap().len(), 2);
+        assert_eq!(store.session_by_codex_id("uuid-a").unwrap().unwrap().id, a);
+        assert!(store.owned_codex_ids().unwrap().contains("uuid-a"));
+
+        store
+            .add_event(a, "turn-complete", &json!({"last": "done"}))
+            .unwrap();
+        store.add_event(a, "exited", &json!({})).unwrap();
+        let events = store.events(a, 10).unwrap();
+        assert_eq!(events[0].kind, "exited");
+        assert_eq!(events[1].data["last"], "done");
+        assert!(
+            store
+                .session(a)
+                .unwrap()
+                .unwrap()
+                .last_activity_at
+                .is_some()
+        );
+
+        store.set_status(b, SessionStatus::Done).unwrap();
+        assert_eq!(store.list_sessions(false).unwrap().len(), 1);
+        assert_eq!(store.list_sessions(true).unwrap().len(), 2);
+        store.delete_session(a).unwrap();
+        assert!(store.events(a, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn outbox_and_cache() {
+        let store = Store::open_in_memory().unwrap();
+        let id = store
+            .outbox_add("PROJ-1", "local:/r", "comment", "body", "m-1")
+            .unwrap();
+        assert!(
+            store
+                .outbox_add("PROJ-1", "local:/r", "comment", "body", "m-1")
+                .is_err()
+        );
+        store.outbox_mark_failed(id, "HTTP 500").unwrap();
+        let pending = store.outbox_pending().unwrap();
+        assert_eq!(pending[0].attempts, 1);
+        assert_eq!(pending[0].last_error.as_deref(), Some("HTTP 500"));
+        store.outbox_mark_sent(id, Some("10001")).unwrap();
+        assert!(store.outbox_pending().unwrap().is_empty());
+
+        assert_eq!(store.cache_get("k").unwrap(), None);
+        store.cache_set("k", "v1").unwrap();
+        store.cache_set("k", "v2").unwrap();
+        assert_eq!(store.cache_get("k").unwrap().unwrap().0, "v2");
+    }
+
+    #[test]
+    fn two_writers_at_once_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("csm.db");
+        let id = Store::open(&path)
+            .unwrap()
+            .insert_session(&new_session("PROJ-1"))
+            .unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = Store::open(&path).unwrap();
+                    for i in 0..50 {
+                        store
+                            .add_event(id, "tick", &json!({"t": t, "i": i}))
+                            .unwrap();
+                        store.set_settings(id, &json!({"i": i})).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.events(id, 1000).unwrap().len(), 200);
+    }
+}

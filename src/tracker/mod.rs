@@ -1,0 +1,308 @@
+//! Trackers: where tickets live.
+//!
+//! A [`Tracker`] is the one interface the workflow commands use to read and
+//! change tickets. Two implementations exist: the local Markdown tracker
+//! ([`local`], the embedded default, one file per ticket in the repository)
+//! and Jira ([`jira`], Cloud REST v3 and Data Center REST v2).
+//!
+//! All text crossing this interface is Markdown: trackers convert to and from
+//! their own formats (ADF, wiki markup) at their edge.
+
+pub mod jira;
+pub mod key;
+pub mod local;
+
+use serde::{Deserialize, Serialize};
+
+pub use key::TicketKey;
+
+/// A ticket as the workflow commands see it, whatever tracker it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The ticket's key, e.g. `PROJ-123`.
+    pub key: TicketKey,
+    /// One-line summary (Jira's "summary", the local ticket's title).
+    pub summary: String,
+    /// The description as Markdown, without the acceptance-criteria section
+    /// when the criteria were taken from it.
+    pub description: String,
+    /// The acceptance criteria, each one line of Markdown, in order.
+    pub acceptance_criteria: Vec<String>,
+    /// The workflow status name, e.g. `To Do`, `In Progress`, `Done`.
+    pub status: String,
+    /// Labels, in the tracker's order.
+    pub labels: Vec<String>,
+    /// The issue type (`Story`, `Bug`, ...), when the tracker has one.
+    pub issue_type: Option<String>,
+    /// When the ticket last changed, as the tracker reports it (RFC 3339).
+    pub updated: Option<String>,
+    /// How many comments the ticket has.
+    pub comment_count: usize,
+    /// Where a person can open the ticket (a browser URL or a file path).
+    pub url: Option<String>,
+}
+
+/// A comment (Jira) or note (local tracker) on a ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// The tracker's id for the comment.
+    pub id: String,
+    /// Who wrote it, as the tracker names them.
+    pub author: Option<String>,
+    /// The body as Markdown.
+    pub body: String,
+    /// When it was written (RFC 3339), when known.
+    pub created: Option<String>,
+}
+
+/// A workflow transition available on a ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The tracker's id for the transition.
+    pub id: String,
+    /// The transition's own name (e.g. `Start progress`).
+    pub name: String,
+    /// The name of the status it leads to (e.g. `In Progress`).
+    pub to_status: String,
+    /// Names of fields the transition screen requires.
+    pub required_fields: Vec<String>,
+}
+
+/// What a new ticket is made of.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTicket {
+    /// The project (Jira project key, or the local key prefix); the
+    /// tracker's configured default when `None`.
+    pub project: Option<String>,
+    /// The issue type; the tracker's default (`Story` on Jira) when `None`.
+    pub issue_type: Option<String>,
+    /// One-line summary.
+    pub summary: String,
+    /// Description as Markdown.
+    pub description: String,
+    /// Acceptance criteria, one line of Markdown each.
+    pub acceptance_criteria: Vec<String>,
+    /// Labels.
+    pub labels: Vec<String>,
+}
+
+/// A partial update of a ticket: `None` leaves a part as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketUpdate {
+    /// New summary.
+    pub summary: Option<String>,
+    /// New description (Markdown).
+    pub description: Option<String>,
+    /// New acceptance criteria (replaces all of them).
+    pub acceptance_criteria: Option<Vec<String>>,
+}
+
+/// What to search for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// Exactly these tickets (one batched request on Jira).
+    Keys(Vec<TicketKey>),
+    /// Every ticket the tracker would list by default (the local folder's
+    /// tickets; on Jira, the configured project's open issues).
+    All,
+    /// A tracker-native query (JQL on Jira). The local tracker refuses it.
+    Native(String),
+}
+
+/// Which kind of tracker a [`Tracker`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerKind {
+    /// Markdown files under `.csm/tickets/` in the repository.
+    Local,
+    /// A Jira site (Cloud or Data Center).
+    Jira,
+}
+
+/// The one interface the workflow commands use to talk to a tracker.
+///
+/// Implementations are synchronous: csm is a command-line tool whose
+/// commands wait for each answer anyway, and a blocking interface stays
+/// object-safe (`Box<dyn Tracker>`) and simple to test. Background work (the
+/// dashboard's status refresh) runs the same calls on another thread.
+pub trait Tracker: Send + Sync {
+    /// Which kind of tracker this is.
+    fn kind(&self) -> TrackerKind;
+
+    /// A stable name for this tracker instance, recorded with sessions so a
+    /// later command finds the same tracker (e.g. `local:/repo` or
+    /// `jira:https://example.atlassian.net`).
+    fn id(&self) -> String;
+
+    /// Reads one ticket with its acceptance criteria.
+    fn get(&self, key: &TicketKey) -> Result<Ticket, TrackerError>;
+
+    /// Finds tickets.
+    fn search(&self, query: &Query) -> Result<Vec<Ticket>, TrackerError>;
+
+    /// The comments on a ticket, oldest first.
+    fn comments(&self, key: &TicketKey) -> Result<Vec<Comment>, TrackerError>;
+
+    /// Adds a comment (Markdown) and returns it as stored.
+    fn comment(&self, key: &TicketKey, body: &str) -> Result<Comment, TrackerError>;
+
+    /// The transitions available on a ticket now.
+    fn transitions(&self, key: &TicketKey) -> Result<Vec<Transition>, TrackerError>;
+
+    /// Moves a ticket to the status named `target` (matched against the
+    /// status a transition leads to first, then the transition's name, both
+    /// case-insensitively) and returns the status it is in afterwards. A
+    /// ticket already in that status is left alone.
+    fn transition(&self, key: &TicketKey, target: &str) -> Result<String, TrackerError>;
+
+    /// Creates a ticket and returns its key.
+    fn create(&self, ticket: &NewTicket) -> Result<TicketKey, TrackerError>;
+
+    /// Changes parts of a ticket.
+    fn update(&self, key: &TicketKey, update: &TicketUpdate) -> Result<(), TrackerError>;
+
+    /// Sets a JSON property on a ticket (Jira issue property; local front
+    /// matter), used to mirror the session link.
+    fn set_property(
+        &self,
+        key: &TicketKey,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), TrackerError>;
+
+    /// Reads a property set by [`Tracker::set_property`].
+    fn property(
+        &self,
+        key: &TicketKey,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, TrackerError>;
+}
+
+/// Why a tracker call failed. Each variant carries what a person needs to
+/// understand the failure; the CLI adds the hint on what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    /// The ticket does not exist (or, on Jira, the user may not see it).
+    #[error("ticket {key} not found in {tracker}")]
+    NotFound {
+        /// The key asked for.
+        key: String,
+        /// The tracker asked (its id).
+        tracker: String,
+    },
+    /// The tracker rejected the credentials (HTTP 401).
+    #[error("token rejected by {site} for {user}")]
+    AuthRejected {
+        /// The site that rejected them.
+        site: String,
+        /// The user the token was sent for.
+        user: String,
+    },
+    /// The credentials are valid but lack a permission (HTTP 403).
+    #[error("{site} refused {action}: {message}")]
+    Forbidden {
+        /// The site.
+        site: String,
+        /// What csm tried to do.
+        action: String,
+        /// The tracker's own explanation.
+        message: String,
+    },
+    /// No transition leads to the wanted status.
+    #[error("no transition of {key} leads to \"{target}\" (available: {})", available.join(", "))]
+    NoSuchTransition {
+        /// The ticket.
+        key: String,
+        /// The status or transition name asked for.
+        target: String,
+        /// What the workflow offers from the current status.
+        available: Vec<String>,
+    },
+    /// The transition's screen requires fields csm cannot fill in.
+    #[error("moving {key} to \"{target}\" needs fields csm does not set: {}", fields.join(", "))]
+    TransitionNeedsFields {
+        /// The ticket.
+        key: String,
+        /// The status asked for.
+        target: String,
+        /// The required fields' names.
+        fields: Vec<String>,
+    },
+    /// The tracker refused the request's content (HTTP 400 and the like).
+    #[error("{tracker} rejected {action}: {message}")]
+    Rejected {
+        /// The tracker's id.
+        tracker: String,
+        /// What csm tried to do.
+        action: String,
+        /// The tracker's error messages, joined.
+        message: String,
+    },
+    /// Too many requests, and retrying within the budget did not help.
+    #[error("{site} is rate-limiting requests; gave up after {attempts} attempts")]
+    RateLimited {
+        /// The site.
+        site: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// The tracker answered with a server error.
+    #[error("{site} failed on {action} with HTTP {status}: {message}")]
+    Server {
+        /// The site.
+        site: String,
+        /// What csm tried to do.
+        action: String,
+        /// The HTTP status.
+        status: u16,
+        /// The tracker's explanation, if any.
+        message: String,
+    },
+    /// The tracker could not be reached (connection, DNS, TLS, timeout).
+    #[error("cannot reach {site}: {message}")]
+    Unreachable {
+        /// The site.
+        site: String,
+        /// What went wrong, in one line.
+        message: String,
+    },
+    /// The tracker answered something csm cannot read.
+    #[error("unexpected answer from {site} to {action}: {message}")]
+    BadResponse {
+        /// The site.
+        site: String,
+        /// What csm tried to do.
+        action: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// A local ticket file is malformed.
+    #[error("{path}:{line}: {message}")]
+    BadTicketFile {
+        /// The file.
+        path: String,
+        /// The 1-based line of the problem.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The operation does not exist for this tracker.
+    #[error("{tracker} does not support {what}")]
+    Unsupported {
+        /// The tracker's id.
+        tracker: String,
+        /// What was asked.
+        what: String,
+    },
+    /// A file operation of the local tracker failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What csm tried to do (e.g. "cannot write").
+        action: &'static str,
+        /// The file or folder.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
