@@ -1,2 +1,563 @@
-//! Configuration: user file < repository `.csm.toml` < `CSM_*` environment.
-//! (Being written; see the foundation issue.)
+//! Configuration, in layers: built-in defaults < the user's file
+//! (`$XDG_CONFIG_HOME/csm/config.toml`) < the repository's `.csm.toml`
+//! (found by walking up from the current folder) < `CSM_*` environment
+//! variables.
+//!
+//! Every layer is checked on its own against the schema before anything is
+//! merged, so a typo or a wrong type is reported with the file, line and
+//! column where it stands, and nothing runs. After merging, each value
+//! remembers which layer it came from, for `csm config show`.
+//!
+//! No secret belongs in a config file: tokens come from the environment,
+//! the OS keyring, or a `token_command` (see `credentials`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::paths;
+
+/// The whole configuration, after merging.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Which tracker holds the tickets.
+    pub tracker: TrackerSection,
+    /// The local Markdown tracker.
+    pub local: LocalSection,
+    /// The Jira tracker.
+    pub jira: JiraSection,
+    /// Workflow: statuses used by `start` and `done`.
+    pub workflow: WorkflowSection,
+    /// The Codex CLI.
+    pub codex: CodexSection,
+    /// Extra secrets to keep away from child processes.
+    pub secrets: SecretsSection,
+}
+
+/// `[tracker]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerSection {
+    /// `local` (the default) or `jira`.
+    pub kind: TrackerChoice,
+}
+
+impl Default for TrackerSection {
+    fn default() -> Self {
+        TrackerSection {
+            kind: TrackerChoice::Local,
+        }
+    }
+}
+
+/// Which tracker csm uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerChoice {
+    /// Markdown files in the repository.
+    Local,
+    /// A Jira site.
+    Jira,
+}
+
+/// `[local]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalSection {
+    /// The key prefix of new local tickets.
+    pub prefix: String,
+    /// The workflow's statuses, in order.
+    pub statuses: Vec<String>,
+}
+
+impl Default for LocalSection {
+    fn default() -> Self {
+        LocalSection {
+            prefix: "CSM".into(),
+            statuses: vec!["To Do".into(), "In Progress".into(), "Done".into()],
+        }
+    }
+}
+
+/// `[jira]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JiraSection {
+    /// The site's base URL, e.g. `https://example.atlassian.net`.
+    pub url: Option<String>,
+    /// The account e-mail (Jira Cloud's basic auth user).
+    pub email: Option<String>,
+    /// `cloud` or `datacenter`; detected from the site when unset.
+    pub deployment: Option<Deployment>,
+    /// The acceptance-criteria field: a field name or `customfield_NNNNN`.
+    pub ac_field: String,
+    /// The default project for new tickets.
+    pub project: Option<String>,
+    /// A command whose standard output is the token, run without a shell,
+    /// e.g. `["pass", "show", "jira"]`.
+    pub token_command: Option<Vec<String>>,
+    /// Seconds a whole request may take.
+    pub timeout_secs: u64,
+    /// How many times a request is tried when Jira asks to retry.
+    pub max_attempts: u32,
+}
+
+impl Default for JiraSection {
+    fn default() -> Self {
+        JiraSection {
+            url: None,
+            email: None,
+            deployment: None,
+            ac_field: "Acceptance Criteria".into(),
+            project: None,
+            token_command: None,
+            timeout_secs: 30,
+            max_attempts: 4,
+        }
+    }
+}
+
+/// Jira's two deployment kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deployment {
+    /// Jira Cloud: REST v3, ADF bodies, e-mail + API token.
+    Cloud,
+    /// Jira Data Center / Server: REST v2, wiki bodies, personal access token.
+    Datacenter,
+}
+
+/// `[workflow]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkflowSection {
+    /// The status `csm start` moves a ticket to.
+    pub start_status: String,
+    /// The status `csm done` moves a ticket to.
+    pub done_status: String,
+}
+
+impl Default for WorkflowSection {
+    fn default() -> Self {
+        WorkflowSection {
+            start_status: "In Progress".into(),
+            done_status: "Done".into(),
+        }
+    }
+}
+
+/// `[codex]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodexSection {
+    /// The `codex` program to run; `$CSM_CODEX_BIN`, then `PATH`, when unset.
+    pub bin: Option<PathBuf>,
+}
+
+/// `[secrets]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsSection {
+    /// Names of further environment variables that hold secrets; they are
+    /// removed from the environment of every child csm starts.
+    pub env: Vec<String>,
+}
+
+/// Where a configuration value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "from", rename_all = "lowercase")]
+pub enum Source {
+    /// Built into csm.
+    Default,
+    /// The user's config file.
+    User(PathBuf),
+    /// The repository's `.csm.toml`.
+    Repo(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::User(p) | Source::Repo(p) => write!(f, "{}", p.display()),
+            Source::Env(var) => write!(f, "env {var}"),
+        }
+    }
+}
+
+/// Why the configuration cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A config file is malformed or holds a wrong value.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// An environment variable holds a value of the wrong kind.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The environment variables that override configuration values.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("CSM_TRACKER", "tracker.kind"),
+    ("CSM_LOCAL_PREFIX", "local.prefix"),
+    ("CSM_JIRA_URL", "jira.url"),
+    ("CSM_JIRA_EMAIL", "jira.email"),
+    ("CSM_JIRA_DEPLOYMENT", "jira.deployment"),
+    ("CSM_JIRA_AC_FIELD", "jira.ac_field"),
+    ("CSM_JIRA_PROJECT", "jira.project"),
+    ("CSM_JIRA_TIMEOUT_SECS", "jira.timeout_secs"),
+    ("CSM_JIRA_MAX_ATTEMPTS", "jira.max_attempts"),
+    ("CSM_START_STATUS", "workflow.start_status"),
+    ("CSM_DONE_STATUS", "workflow.done_status"),
+];
+
+impl Config {
+    /// Every key the configuration knows, dotted (`jira.url`), including
+    /// those that are unset by default.
+    pub fn all_keys() -> Vec<String> {
+        let mut full = Config::default();
+        full.jira.url = Some(String::new());
+        full.jira.email = Some(String::new());
+        full.jira.deployment = Some(Deployment::Cloud);
+        full.jira.project = Some(String::new());
+        full.jira.token_command = Some(Vec::new());
+        full.codex.bin = Some(PathBuf::new());
+        let mut leaves = BTreeMap::new();
+        if let Ok(table) = toml::Table::try_from(full) {
+            flatten("", &table, &Source::Default, &mut leaves);
+        }
+        leaves.into_keys().collect()
+    }
+}
+
+/// The merged configuration and where each value came from.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The configuration.
+    pub config: Config,
+    /// Each set value (dotted key, e.g. `jira.url`) and its source.
+    pub sources: BTreeMap<String, (toml::Value, Source)>,
+    /// The user file's path (whether or not it exists).
+    pub user_file: PathBuf,
+    /// The repository file in effect, if any.
+    pub repo_file: Option<PathBuf>,
+}
+
+/// Where to look for configuration.
+#[derive(Clone, Debug)]
+pub struct Locations {
+    /// The user's config file.
+    pub user_file: PathBuf,
+    /// The folder to walk up from for `.csm.toml`.
+    pub cwd: PathBuf,
+}
+
+impl Resolved {
+    /// Loads every layer and merges them. `env` is the process environment
+    /// (passed in so the logic is testable).
+    pub fn load(
+        locations: &Locations,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Resolved, ConfigError> {
+        let mut sources = BTreeMap::new();
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|e| internal(format!("defaults do not serialise: {e}")))?;
+        flatten("", &defaults, &Source::Default, &mut sources);
+
+        if let Some(table) = read_layer(&locations.user_file)? {
+            flatten(
+                "",
+                &table,
+                &Source::User(locations.user_file.clone()),
+                &mut sources,
+            );
+        }
+        let repo_file = paths::find_repo_config(&locations.cwd);
+        if let Some(path) = &repo_file
+            && let Some(table) = read_layer(path)?
+        {
+            flatten("", &table, &Source::Repo(path.clone()), &mut sources);
+        }
+        for (var, key) in ENV_OVERRIDES {
+            if let Some(raw) = env(var).filter(|v| !v.is_empty()) {
+                let value = env_value(var, key, &raw)?;
+                sources.insert((*key).to_string(), (value, Source::Env((*var).to_string())));
+            }
+        }
+
+        let merged = unflatten(&sources);
+        let config: Config = merged.try_into().map_err(|e: toml::de::Error| {
+            // Each layer was checked alone, so only an environment value can
+            // be wrong here; name the variables in play.
+            ConfigError::Env {
+                var: ENV_OVERRIDES
+                    .iter()
+                    .filter(|(v, _)| env(v).is_some())
+                    .map(|(v, _)| *v)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message: e.message().to_string(),
+            }
+        })?;
+        Ok(Resolved {
+            config,
+            sources,
+            user_file: locations.user_file.clone(),
+            repo_file,
+        })
+    }
+}
+
+fn internal(message: String) -> ConfigError {
+    ConfigError::Env {
+        var: "(none)".into(),
+        message,
+    }
+}
+
+/// Reads and checks one config file; `None` when it does not exist.
+fn read_layer(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    parse_layer(path, &text).map(Some)
+}
+
+/// Parses one layer's text and checks it against the schema.
+pub fn parse_layer(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
+    let located = |e: toml::de::Error| {
+        let (line, column) = e
+            .span()
+            .map_or((1, 1), |span| line_column(text, span.start));
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    };
+    // Checking against the typed schema catches unknown keys and wrong
+    // types with the position where they stand.
+    toml::from_str::<Config>(text).map_err(located)?;
+    toml::from_str::<toml::Table>(text).map_err(located)
+}
+
+/// The 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Turns an environment variable's text into a value of the key's type.
+fn env_value(var: &str, key: &str, raw: &str) -> Result<toml::Value, ConfigError> {
+    let default = toml::Table::try_from(Config::default()).ok();
+    let is_integer = default
+        .as_ref()
+        .and_then(|t| lookup(t, key))
+        .is_some_and(toml::Value::is_integer);
+    if is_integer {
+        raw.trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| ConfigError::Env {
+                var: var.into(),
+                message: format!("expected a whole number, found \"{raw}\""),
+            })
+    } else {
+        Ok(toml::Value::String(raw.to_string()))
+    }
+}
+
+fn lookup<'a>(table: &'a toml::Table, dotted: &str) -> Option<&'a toml::Value> {
+    let (section, key) = dotted.split_once('.')?;
+    table.get(section)?.as_table()?.get(key)
+}
+
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    source: &Source,
+    out: &mut BTreeMap<String, (toml::Value, Source)>,
+) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, source, out),
+            other => {
+                out.insert(key, (other.clone(), source.clone()));
+            }
+        }
+    }
+}
+
+fn unflatten(leaves: &BTreeMap<String, (toml::Value, Source)>) -> toml::Table {
+    let mut root = toml::Table::new();
+    for (key, (value, _)) in leaves {
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let last = parts.pop().unwrap_or_default();
+        let mut table = &mut root;
+        for part in parts {
+            let entry = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            match entry {
+                toml::Value::Table(t) => table = t,
+                _ => unreachable!("just made a table"),
+            }
+        }
+        table.insert(last.to_string(), value.clone());
+    }
+    root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(
+        user: Option<&str>,
+        repo: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> (Result<Resolved, ConfigError>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let user_file = dir.path().join("config.toml");
+        if let Some(text) = user {
+            std::fs::write(&user_file, text).unwrap();
+        }
+        let repo_dir = dir.path().join("repo/sub");
+        std::fs::create_dir_all(&repo_dir).unwrap();
+        if let Some(text) = repo {
+            std::fs::write(dir.path().join("repo/.csm.toml"), text).unwrap();
+        }
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let locations = Locations {
+            user_file,
+            cwd: repo_dir,
+        };
+        (Resolved::load(&locations, |k| env.get(k).cloned()), dir)
+    }
+
+    #[test]
+    fn defaults_without_files() {
+        let (r, _d) = load(None, None, &[]);
+        let r = r.unwrap();
+        assert_eq!(r.config, Config::default());
+        assert_eq!(r.sources["tracker.kind"].1, Source::Default);
+        assert!(r.repo_file.is_none());
+    }
+
+    #[test]
+    fn precedence_user_then_repo_then_env() {
+        let (r, dir) = load(
+            Some("[jira]\nurl = \"https://user.example\"\nproject = \"U\"\nemail = \"u@x\"\n"),
+            Some("[jira]\nurl = \"https://repo.example\"\nproject = \"R\"\n"),
+            &[("CSM_JIRA_URL", "https://env.example")],
+        );
+        let r = r.unwrap();
+        assert_eq!(r.config.jira.url.as_deref(), Some("https://env.example"));
+        assert_eq!(r.config.jira.project.as_deref(), Some("R"));
+        assert_eq!(r.config.jira.email.as_deref(), Some("u@x"));
+        assert_eq!(r.sources["jira.url"].1, Source::Env("CSM_JIRA_URL".into()));
+        assert_eq!(
+            r.sources["jira.project"].1,
+            Source::Repo(dir.path().join("repo/.csm.toml"))
+        );
+        assert_eq!(
+            r.sources["jira.email"].1,
+            Source::User(dir.path().join("config.toml"))
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let (r, _d) = load(None, Some("[jira]\nurl = \"x\"\nproject = = 3\n"), &[]);
+        match r.unwrap_err() {
+            ConfigError::Parse {
+                path, line, column, ..
+            } => {
+                assert!(path.ends_with(".csm.toml"));
+                assert_eq!((line, column), (3, 11));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_and_wrong_type_are_located() {
+        let (r, _d) = load(Some("[jira]\nulr = \"x\"\n"), None, &[]);
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains("config.toml:2:1"), "{err}");
+        assert!(err.contains("unknown field `ulr`"), "{err}");
+
+        let (r, _d) = load(Some("[tracker]\nkind = \"github\"\n"), None, &[]);
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains(":2:8"), "{err}");
+        assert!(err.contains("local") && err.contains("jira"), "{err}");
+    }
+
+    #[test]
+    fn env_values_are_typed_and_checked() {
+        let (r, _d) = load(None, None, &[("CSM_JIRA_MAX_ATTEMPTS", "7")]);
+        assert_eq!(r.unwrap().config.jira.max_attempts, 7);
+        let (r, _d) = load(None, None, &[("CSM_JIRA_MAX_ATTEMPTS", "many")]);
+        assert!(r.unwrap_err().to_string().contains("CSM_JIRA_MAX_ATTEMPTS"));
+        let (r, _d) = load(None, None, &[("CSM_TRACKER", "gitlab")]);
+        assert!(r.unwrap_err().to_string().contains("CSM_TRACKER"));
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncdé\nx", 0), (1, 1));
+        assert_eq!(line_column("ab\ncdé\nx", 3), (2, 1));
+        assert_eq!(line_column("ab\ncdé\nx", 8), (3, 1));
+    }
+}

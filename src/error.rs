@@ -3,7 +3,7 @@
 //! The CLI layer (`commands`) turns these into one readable line, a hint on
 //! what to do, and an exit code.
 
-use crate::{paths, store, tracker};
+use crate::{config, credentials, paths, store, tracker};
 
 /// Any error a csm library call can return.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +11,12 @@ pub enum Error {
     /// csm's folders cannot be found.
     #[error(transparent)]
     Paths(#[from] paths::NoHome),
+    /// The configuration cannot be loaded.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A credential operation failed.
+    #[error(transparent)]
+    Credential(#[from] credentials::CredentialError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),

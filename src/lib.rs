@@ -8,8 +8,11 @@
 //! command lives in [`commands`], and the pieces they are built from live in
 //! modules named after what they are.
 
+pub mod command_error;
 pub mod commands;
 pub mod config;
+pub mod context;
+pub mod credentials;
 pub mod error;
 pub mod output;
 pub mod paths;

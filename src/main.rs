@@ -1,1 +1,27 @@
-fn main() {}
+//! The `csm` binary: parse the arguments, run the command, report errors.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use csm::command_error::CommandError;
+use csm::commands::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err);
+            ExitCode::from(err.kind.code())
+        }
+    }
+}
+
+/// Prints the error and its hints on stderr, jj-style.
+fn report(err: &CommandError) {
+    let output = csm::output::Output::detect(false);
+    eprintln!("{} {}", output.paint_stderr("error:", "1;31"), err.message);
+    for hint in &err.hints {
+        eprintln!("{} {hint}", output.paint_stderr("hint:", "1;36"));
+    }
+}

@@ -1,1 +1,69 @@
-//! The commands, one file each. (Being written.)
+//! The command line: one file per command, each with a clap `Args` struct
+//! and a `run` function. This module holds the top-level parser and the
+//! dispatch.
+
+pub mod auth;
+pub mod completions;
+pub mod config;
+pub mod doctor;
+pub mod man;
+
+use clap::{Parser, Subcommand};
+
+use crate::command_error::CommandError;
+use crate::context::Context;
+use crate::output::Output;
+
+/// Codex Session Manager: tie every Codex session to a ticket and a folder.
+#[derive(Debug, Parser)]
+#[command(
+    name = "csm",
+    version,
+    about,
+    long_about = "csm ties every OpenAI Codex CLI session to a ticket (a Jira issue or a \
+                  local Markdown ticket) and to a folder, so that a ticket key is all you \
+                  need to start, resume and finish work that spans days.",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage or configuration error, \
+                  3 not found, 4 authentication."
+)]
+pub struct Cli {
+    /// More log detail on stderr and in the log file (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Print only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in to the tracker, or check or remove the stored token.
+    Auth(auth::Args),
+    /// Show the resolved configuration and where each value came from.
+    Config(config::Args),
+    /// Check that csm can work here: config, store, credentials, codex.
+    Doctor(doctor::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
+    /// Print the man page.
+    Man(man::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), CommandError> {
+    let output = Output::detect(cli.quiet);
+    let ctx = Context::new(output)?;
+    crate::output::init_logging(cli.verbose, cli.quiet, Some(&ctx.dirs.log_dir()));
+    tracing::debug!(command = ?std::env::args().nth(1), "csm starting");
+    match cli.command {
+        Command::Auth(args) => auth::run(&ctx, args),
+        Command::Config(args) => config::run(&ctx, args),
+        Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
+    }
+}

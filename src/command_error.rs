@@ -1,0 +1,180 @@
+//! What a command failure looks like to a person: one line naming the
+//! problem, optional hints on what to do, and an exit code scripts can test.
+//!
+//! The library returns typed errors; this is the one place that turns them
+//! into words and codes (the idea comes from jj's `CommandError`).
+
+use std::fmt;
+
+use crate::config::ConfigError;
+use crate::credentials::CredentialError;
+use crate::error::Error;
+use crate::store::StoreError;
+use crate::tracker::TrackerError;
+
+/// Exit codes, documented in README.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// 1: the command failed.
+    Failure,
+    /// 2: the command line or the configuration is wrong.
+    Usage,
+    /// 3: a ticket, session or other named thing does not exist.
+    NotFound,
+    /// 4: credentials are missing or were rejected.
+    Auth,
+}
+
+impl ExitKind {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitKind::Failure => 1,
+            ExitKind::Usage => 2,
+            ExitKind::NotFound => 3,
+            ExitKind::Auth => 4,
+        }
+    }
+}
+
+/// A failed command, ready to be shown.
+#[derive(Debug)]
+pub struct CommandError {
+    /// What failed, in one line.
+    pub message: String,
+    /// What to do about it.
+    pub hints: Vec<String>,
+    /// The exit code's meaning.
+    pub kind: ExitKind,
+}
+
+impl CommandError {
+    /// A failure with a message.
+    pub fn new(kind: ExitKind, message: impl Into<String>) -> CommandError {
+        CommandError {
+            message: message.into(),
+            hints: Vec::new(),
+            kind,
+        }
+    }
+
+    /// A plain failure (exit code 1).
+    pub fn failure(message: impl Into<String>) -> CommandError {
+        CommandError::new(ExitKind::Failure, message)
+    }
+
+    /// A usage error (exit code 2).
+    pub fn usage(message: impl Into<String>) -> CommandError {
+        CommandError::new(ExitKind::Usage, message)
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> CommandError {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<Error> for CommandError {
+    fn from(e: Error) -> CommandError {
+        match e {
+            Error::Config(e) => e.into(),
+            Error::Credential(e) => e.into(),
+            Error::Store(e) => e.into(),
+            Error::Tracker(e) => e.into(),
+            Error::Key(e) => CommandError::usage(e.to_string()),
+            Error::Paths(e) => CommandError::failure(e.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for CommandError {
+    fn from(e: ConfigError) -> CommandError {
+        let hint = match &e {
+            ConfigError::Parse { .. } => "fix the file; `csm config show` lists the valid keys",
+            ConfigError::Env { .. } => "fix or unset the variable",
+            ConfigError::Read { .. } => "check the file's permissions",
+        };
+        CommandError::usage(e.to_string()).hint(hint)
+    }
+}
+
+impl From<CredentialError> for CommandError {
+    fn from(e: CredentialError) -> CommandError {
+        let err = CommandError::new(ExitKind::Auth, e.to_string());
+        match e {
+            CredentialError::NoKeyring { .. } => err.hint(
+                "set CSM_JIRA_TOKEN in the environment, or configure \
+                 [jira] token_command (e.g. [\"pass\", \"show\", \"jira\"])",
+            ),
+            CredentialError::Keyring { .. } => err.hint("unlock your keyring and try again"),
+            CredentialError::Command { .. } => {
+                err.hint("run the command by hand to see what it says")
+            }
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> CommandError {
+        let hint = match &e {
+            StoreError::NewerSchema { .. } => {
+                Some("upgrade csm, or point CSM_DATA_DIR at another folder")
+            }
+            StoreError::CodexIdTaken { .. } => Some("`csm unlink` it from the other ticket first"),
+            _ => None,
+        };
+        let err = CommandError::failure(e.to_string());
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
+impl From<TrackerError> for CommandError {
+    fn from(e: TrackerError) -> CommandError {
+        let message = crate::output::sanitize(&e.to_string());
+        match &e {
+            TrackerError::NotFound { .. } => CommandError::new(ExitKind::NotFound, message)
+                .hint("check the key; `csm ticket list` shows the tickets"),
+            TrackerError::AuthRejected { .. } => {
+                CommandError::new(ExitKind::Auth, message).hint("run `csm auth login`")
+            }
+            TrackerError::Forbidden { .. } => CommandError::new(ExitKind::Auth, message)
+                .hint("ask a Jira admin for the permission"),
+            TrackerError::NoSuchTransition { .. } => {
+                CommandError::failure(message).hint("pass one of the available statuses")
+            }
+            TrackerError::TransitionNeedsFields { .. } => {
+                CommandError::failure(message).hint("make this transition in Jira's web UI")
+            }
+            TrackerError::RateLimited { .. } => {
+                CommandError::failure(message).hint("wait a minute and try again")
+            }
+            TrackerError::Unreachable { .. } | TrackerError::Server { .. } => {
+                CommandError::failure(message)
+                    .hint("check the network and [jira] url; `csm doctor` tests the connection")
+            }
+            TrackerError::BadTicketFile { .. } => {
+                CommandError::failure(message).hint("fix the ticket file by hand")
+            }
+            TrackerError::Unsupported { .. }
+            | TrackerError::Rejected { .. }
+            | TrackerError::BadResponse { .. }
+            | TrackerError::Io { .. } => CommandError::failure(message),
+        }
+    }
+}
+
+impl From<crate::tracker::key::KeyError> for CommandError {
+    fn from(e: crate::tracker::key::KeyError) -> CommandError {
+        CommandError::usage(e.to_string())
+    }
+}

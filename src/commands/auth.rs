@@ -1,0 +1,185 @@
+//! `csm auth login|status|logout`: the tracker token in the OS keyring.
+//!
+//! The token is read without echo from the terminal, or from standard input
+//! with `--with-token` (like `gh auth login --with-token`). It is never
+//! printed, logged, or written anywhere but the keyring.
+
+use std::io::{IsTerminal, Read};
+
+use crate::command_error::{CommandError, ExitKind};
+use crate::context::{Context, env_var};
+use crate::credentials::{Account, Secret};
+
+/// Arguments of `csm auth`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The Jira site (default: [jira] url).
+    #[arg(long)]
+    site: Option<String>,
+    /// The user: your e-mail on Jira Cloud (default: [jira] email).
+    #[arg(long)]
+    user: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Store a token in the OS keyring.
+    Login {
+        #[command(flatten)]
+        target: Target,
+        /// Read the token from standard input instead of prompting.
+        #[arg(long)]
+        with_token: bool,
+    },
+    /// Tell where the token comes from, without showing it.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Print JSON: `{"site", "user", "token_source", "keyring"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the token from the OS keyring.
+    Logout {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Runs `csm auth`.
+pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
+    match args.action {
+        Action::Login { target, with_token } => login(ctx, &account(ctx, &target)?, with_token),
+        Action::Status { target, json } => status(ctx, &account(ctx, &target)?, json),
+        Action::Logout { target } => logout(ctx, &account(ctx, &target)?),
+    }
+}
+
+/// The account the command is about: flags, else the configuration.
+fn account(ctx: &Context, target: &Target) -> Result<Account, CommandError> {
+    let jira = &ctx.config()?.config.jira;
+    let site = target
+        .site
+        .clone()
+        .or_else(|| jira.url.clone())
+        .ok_or_else(|| {
+            CommandError::usage("no Jira site is configured")
+                .hint("set [jira] url in the config (or CSM_JIRA_URL), or pass --site")
+                .hint("the local tracker needs no login")
+        })?;
+    let user = target
+        .user
+        .clone()
+        .or_else(|| jira.email.clone())
+        .unwrap_or_else(|| "token".to_string());
+    Ok(Account {
+        site: site.trim_end_matches('/').to_string(),
+        user,
+    })
+}
+
+fn read_token(with_token: bool) -> Result<Secret, CommandError> {
+    let raw = if with_token {
+        let mut buf = String::new();
+        std::io::stdin()
+            .read_to_string(&mut buf)
+            .map_err(|e| CommandError::failure(format!("cannot read the token from stdin: {e}")))?;
+        buf
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Token: ")
+            .map_err(|e| CommandError::failure(format!("cannot read the token: {e}")))?
+    } else {
+        return Err(CommandError::usage("standard input is not a terminal")
+            .hint("pipe the token with `csm auth login --with-token`"));
+    };
+    let token = Secret::new(&raw);
+    if token.is_empty() {
+        return Err(CommandError::usage("the token is empty")
+            .hint("create an API token in your Atlassian account settings"));
+    }
+    Ok(token)
+}
+
+fn login(ctx: &Context, account: &Account, with_token: bool) -> Result<(), CommandError> {
+    let creds = ctx.credentials();
+    // Say that the keyring is missing before asking for a token.
+    if let Err(reason) = creds.keyring_status() {
+        return Err(CommandError::new(
+            ExitKind::Auth,
+            format!("no OS keyring is reachable ({reason}); the token was not saved"),
+        )
+        .hint("set CSM_JIRA_TOKEN in the environment for headless use")
+        .hint("or configure [jira] token_command, e.g. [\"pass\", \"show\", \"jira\"]"));
+    }
+    let token = read_token(with_token)?;
+    creds.save(account, &token)?;
+    ctx.output.info(&format!(
+        "Saved the token for {} on {} in the OS keyring.",
+        account.user, account.site
+    ));
+    Ok(())
+}
+
+fn status(ctx: &Context, account: &Account, json: bool) -> Result<(), CommandError> {
+    let config = &ctx.config()?.config;
+    let creds = ctx.credentials();
+    let found = creds.resolve(account, config.jira.token_command.as_deref(), &env_var)?;
+    let keyring = match creds.keyring_status() {
+        Ok(()) => "available".to_string(),
+        Err(reason) => format!("unavailable ({reason})"),
+    };
+    let source = found.as_ref().map(|(_, origin)| origin.to_string());
+    if json {
+        let doc = serde_json::json!({
+            "site": account.site,
+            "user": account.user,
+            "token_source": source,
+            "keyring": keyring,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println!("site:   {}", account.site);
+        println!("user:   {}", account.user);
+        println!(
+            "token:  {}",
+            source
+                .as_deref()
+                .map_or("none".to_string(), |s| format!("found ({s})"))
+        );
+        println!("keyring: {keyring}");
+    }
+    if found.is_none() {
+        return Err(CommandError::new(
+            ExitKind::Auth,
+            format!("no token for {} on {}", account.user, account.site),
+        )
+        .hint("run `csm auth login`, or set CSM_JIRA_TOKEN"));
+    }
+    Ok(())
+}
+
+fn logout(ctx: &Context, account: &Account) -> Result<(), CommandError> {
+    let removed = ctx.credentials().delete(account)?;
+    if removed {
+        ctx.output.info(&format!(
+            "Removed the token for {} on {} from the OS keyring.",
+            account.user, account.site
+        ));
+    } else {
+        ctx.output
+            .info("The OS keyring held no token for this account.");
+    }
+    for var in crate::credentials::TOKEN_ENV_VARS {
+        if env_var(var).is_some_and(|v| !v.trim().is_empty()) {
+            ctx.output
+                .warn(&format!("{var} is still set and still provides a token"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! `csm doctor`: checks that csm can work here, one line per check, each
+//! failure naming its fix. Exits non-zero when any check fails.
+
+use serde::Serialize;
+
+use crate::command_error::{CommandError, ExitKind};
+use crate::config::{Resolved, TrackerChoice};
+use crate::context::{Context, env_var};
+use crate::credentials::Account;
+
+/// Arguments of `csm doctor`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON: a list of `{"name", "state", "detail", "fix"}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Fine.
+    Ok,
+    /// Works, but something deserves attention.
+    Warn,
+    /// Broken: csm cannot do its job until fixed.
+    Fail,
+}
+
+/// One check's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// How it went.
+    pub state: State,
+    /// What was found.
+    pub detail: String,
+    /// What to do, when not ok.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            state: State::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            state: State::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Runs `csm doctor`.
+pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
+    let checks = checks(ctx);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checks).unwrap_or_default()
+        );
+    } else {
+        for check in &checks {
+            let label = match check.state {
+                State::Ok => ctx.output.paint("ok  ", "32"),
+                State::Warn => ctx.output.paint("warn", "33"),
+                State::Fail => ctx.output.paint("FAIL", "31"),
+            };
+            let fix = check
+                .fix
+                .as_deref()
+                .map(|f| format!(" — fix: {f}"))
+                .unwrap_or_default();
+            println!("{label} {}: {}{fix}", check.name, check.detail);
+        }
+    }
+    let failed = checks.iter().filter(|c| c.state == State::Fail).count();
+    if failed > 0 {
+        return Err(CommandError::new(
+            ExitKind::Failure,
+            format!(
+                "{failed} check{} failed",
+                if failed == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every check, in order. A failed config check skips those that need it.
+pub fn checks(ctx: &Context) -> Vec<Check> {
+    let mut out = Vec::new();
+    let config = match ctx.config() {
+        Ok(resolved) => {
+            out.push(Check::ok("config", config_detail(resolved)));
+            Some(resolved)
+        }
+        Err(e) => {
+            out.push(Check::fail(
+                "config",
+                e.message.clone(),
+                e.hints
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "fix the file".into()),
+            ));
+            None
+        }
+    };
+    out.push(match ctx.store().and_then(|s| Ok(s.schema_version()?)) {
+        Ok(v) => Check::ok(
+            "store",
+            format!("{} (schema version {v})", ctx.dirs.store_file().display()),
+        ),
+        Err(e) => Check::fail(
+            "store",
+            e.message.clone(),
+            e.hints
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "check the data folder's permissions (CSM_DATA_DIR)".into()),
+        ),
+    });
+    if let Some(resolved) = config {
+        out.push(credentials_check(ctx, resolved));
+    }
+    out.push(codex_check(config));
+    out
+}
+
+fn config_detail(resolved: &Resolved) -> String {
+    let mut files = Vec::new();
+    if resolved.user_file.exists() {
+        files.push(resolved.user_file.display().to_string());
+    }
+    if let Some(repo) = &resolved.repo_file {
+        files.push(repo.display().to_string());
+    }
+    let tracker = match resolved.config.tracker.kind {
+        TrackerChoice::Local => "local tracker",
+        TrackerChoice::Jira => "Jira tracker",
+    };
+    if files.is_empty() {
+        format!("defaults only; {tracker}")
+    } else {
+        format!("{}; {tracker}", files.join(", "))
+    }
+}
+
+fn credentials_check(ctx: &Context, resolved: &Resolved) -> Check {
+    let jira = &resolved.config.jira;
+    if resolved.config.tracker.kind == TrackerChoice::Local {
+        return Check::ok("credentials", "not needed for the local tracker");
+    }
+    let Some(site) = &jira.url else {
+        return Check::fail(
+            "credentials",
+            "tracker is jira but no [jira] url is set",
+            "set [jira] url in the config, or CSM_JIRA_URL",
+        );
+    };
+    let account = Account {
+        site: site.trim_end_matches('/').to_string(),
+        user: jira.email.clone().unwrap_or_else(|| "token".into()),
+    };
+    match ctx
+        .credentials()
+        .resolve(&account, jira.token_command.as_deref(), &env_var)
+    {
+        Ok(Some((_, origin))) => Check::ok(
+            "credentials",
+            format!("token for {} from the {origin}", account.user),
+        ),
+        Ok(None) => Check::fail(
+            "credentials",
+            format!("no token for {} on {}", account.user, account.site),
+            "run `csm auth login`, or set CSM_JIRA_TOKEN",
+        ),
+        Err(e) => {
+            let e = CommandError::from(e);
+            Check::fail(
+                "credentials",
+                e.message,
+                e.hints.first().cloned().unwrap_or_default(),
+            )
+        }
+    }
+}
+
+fn codex_check(config: Option<&Resolved>) -> Check {
+    // Interim check until the codex module lands: find the program and ask
+    // its version.
+    let explicit = config.and_then(|r| r.config.codex.bin.clone());
+    let path = explicit
+        .or_else(|| env_var("CSM_CODEX_BIN").map(Into::into))
+        .or_else(|| which::which("codex").ok());
+    let fix = "install it: npm install -g @openai/codex";
+    let Some(path) = path else {
+        return Check::fail("codex", "codex is not on PATH", fix);
+    };
+    match std::process::Command::new(&path).arg("--version").output() {
+        Ok(o) if o.status.success() => Check::ok(
+            "codex",
+            format!(
+                "{} ({})",
+                path.display(),
+                String::from_utf8_lossy(&o.stdout).trim()
+            ),
+        ),
+        _ => Check::fail("codex", format!("{} does not run", path.display()), fix),
+    }
+}

@@ -1,0 +1,73 @@
+//! What every command needs, loaded once and only when asked for: the
+//! output settings, csm's folders, the configuration, the store, the
+//! credentials and the tracker.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use crate::command_error::CommandError;
+use crate::config::{Locations, Resolved};
+use crate::credentials::Credentials;
+use crate::output::Output;
+use crate::paths::Dirs;
+use crate::store::Store;
+
+/// The shared state of one run of csm.
+pub struct Context {
+    /// How to print.
+    pub output: Output,
+    /// csm's folders.
+    pub dirs: Dirs,
+    /// The folder csm was started in.
+    pub cwd: PathBuf,
+    config: OnceCell<Resolved>,
+}
+
+/// Reads a variable of the process environment (the one place commands do).
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Context {
+    /// Resolves folders; nothing else is loaded yet.
+    pub fn new(output: Output) -> Result<Context, CommandError> {
+        let dirs = Dirs::from_env().map_err(|e| CommandError::failure(e.to_string()))?;
+        let cwd = std::env::current_dir().map_err(|e| {
+            CommandError::failure(format!("cannot read the current folder: {e}"))
+                .hint("cd into an existing folder")
+        })?;
+        Ok(Context {
+            output,
+            dirs,
+            cwd,
+            config: OnceCell::new(),
+        })
+    }
+
+    /// Where configuration is looked for.
+    pub fn locations(&self) -> Locations {
+        Locations {
+            user_file: self.dirs.user_config_file(),
+            cwd: self.cwd.clone(),
+        }
+    }
+
+    /// The configuration, loaded on first use.
+    pub fn config(&self) -> Result<&Resolved, CommandError> {
+        if let Some(c) = self.config.get() {
+            return Ok(c);
+        }
+        let resolved = Resolved::load(&self.locations(), env_var)?;
+        Ok(self.config.get_or_init(|| resolved))
+    }
+
+    /// Opens the store (creating and migrating it when needed).
+    pub fn store(&self) -> Result<Store, CommandError> {
+        Ok(Store::open(&self.dirs.store_file())?)
+    }
+
+    /// The OS keyring (or its absence).
+    pub fn credentials(&self) -> Credentials {
+        Credentials::platform(&env_var)
+    }
+}
