@@ -305,6 +305,9 @@ impl Store {
             .conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| store.err(e))?;
+        // Refuse a newer database before changing anything in it (even the
+        // journal mode is written to the file header).
+        store.check_not_newer()?;
         // WAL lets readers go on while a session writes events; NORMAL sync
         // is durable across application crashes, which is what matters here.
         store
@@ -336,6 +339,18 @@ impl Store {
         self.conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| self.err(e))
+    }
+
+    fn check_not_newer(&self) -> Result<(), StoreError> {
+        let found = self.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(())
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {

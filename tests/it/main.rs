@@ -1,5 +1,7 @@
 //! The one integration-test binary: every end-to-end test module is
 //! included here so the test harness links once.
 
+mod auth;
 mod cli;
+mod doctor;
 mod support;
