@@ -6,11 +6,13 @@ use std::cell::OnceCell;
 use std::path::PathBuf;
 
 use crate::command_error::CommandError;
-use crate::config::{Locations, Resolved};
+use crate::config::{Locations, Resolved, TrackerChoice};
 use crate::credentials::Credentials;
 use crate::output::Output;
-use crate::paths::Dirs;
+use crate::paths::{self, Dirs};
 use crate::store::Store;
+use crate::tracker::Tracker;
+use crate::tracker::local::LocalTracker;
 
 /// The shared state of one run of csm.
 pub struct Context {
@@ -64,6 +66,25 @@ impl Context {
     /// Opens the store (creating and migrating it when needed).
     pub fn store(&self) -> Result<Store, CommandError> {
         Ok(Store::open(&self.dirs.store_file())?)
+    }
+
+    /// The configured tracker.
+    pub fn tracker(&self) -> Result<Box<dyn Tracker>, CommandError> {
+        let config = &self.config()?.config;
+        match config.tracker.kind {
+            TrackerChoice::Local => {
+                let root = paths::repo_root(&self.cwd);
+                Ok(Box::new(LocalTracker::new(
+                    &root,
+                    config.local.prefix.clone(),
+                    config.local.statuses.clone(),
+                )?))
+            }
+            TrackerChoice::Jira => Err(CommandError::usage(
+                "the Jira tracker is not available in this build",
+            )
+            .hint("set [tracker] kind = \"local\"")),
+        }
     }
 
     /// The OS keyring (or its absence).

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod man;
+pub mod ticket;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,8 @@ pub struct Cli {
 pub enum Command {
     /// Log in to the tracker, or check or remove the stored token.
     Auth(auth::Args),
+    /// Create, list, show, comment on and move tickets.
+    Ticket(ticket::Args),
     /// Show the resolved configuration and where each value came from.
     Config(config::Args),
     /// Check that csm can work here: config, store, credentials, codex.
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     tracing::debug!(command = ?std::env::args().nth(1), "csm starting");
     match cli.command {
         Command::Auth(args) => auth::run(&ctx, args),
+        Command::Ticket(args) => ticket::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => completions::run(args),

@@ -7,7 +7,7 @@ use crate::support::env::TestEnv;
 fn help_lists_only_commands_that_exist() {
     let env = TestEnv::new();
     let run = env.run(&["--help"]).ok();
-    for cmd in ["auth", "config", "doctor", "completions", "man"] {
+    for cmd in ["auth", "config", "doctor", "ticket", "completions", "man"] {
         assert!(run.stdout.contains(cmd), "{cmd} missing from --help");
     }
     assert!(run.stdout.contains("Exit codes"));
