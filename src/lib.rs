@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod error;
 pub mod output;
 pub mod paths;
+pub mod prompt;
 pub mod store;
 pub mod tracker;
 
