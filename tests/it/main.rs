@@ -4,5 +4,6 @@
 mod auth;
 mod cli;
 mod doctor;
+mod output;
 mod support;
 mod ticket;
