@@ -87,6 +87,28 @@ impl Context {
         }
     }
 
+    /// The tracker a session was recorded with (its `Tracker::id`), when
+    /// it can be opened from here: any local repository, or the configured
+    /// Jira site.
+    pub fn tracker_by_id(&self, id: &str) -> Result<Option<Box<dyn Tracker>>, CommandError> {
+        if let Some(root) = id.strip_prefix("local:") {
+            let config = &self.config()?.config;
+            let tracker = LocalTracker::new(
+                std::path::Path::new(root),
+                config.local.prefix.clone(),
+                config.local.statuses.clone(),
+            )?;
+            return Ok(Some(Box::new(tracker)));
+        }
+        let configured = self.tracker()?;
+        Ok((configured.id() == id).then_some(configured))
+    }
+
+    /// The user's home folder, for shortening paths in output.
+    pub fn home(&self) -> Option<PathBuf> {
+        directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+    }
+
     /// The OS keyring (or its absence).
     pub fn credentials(&self) -> Credentials {
         Credentials::platform(&env_var)

@@ -17,6 +17,7 @@ pub mod error;
 pub mod output;
 pub mod paths;
 pub mod prompt;
+pub mod session;
 pub mod store;
 pub mod tracker;
 

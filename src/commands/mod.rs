@@ -6,8 +6,12 @@ pub mod auth;
 pub mod completions;
 pub mod config;
 pub mod doctor;
+pub mod forget;
+pub mod list;
 pub mod man;
+pub mod show;
 pub mod ticket;
+pub mod unlink;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +48,14 @@ pub struct Cli {
 pub enum Command {
     /// Log in to the tracker, or check or remove the stored token.
     Auth(auth::Args),
+    /// List the sessions being worked on.
+    List(list::Args),
+    /// Show everything about a ticket's sessions.
+    Show(show::Args),
+    /// Drop one session's link to a ticket.
+    Unlink(unlink::Args),
+    /// Remove every session csm recorded for a ticket.
+    Forget(forget::Args),
     /// Create, list, show, comment on and move tickets.
     Ticket(ticket::Args),
     /// Show the resolved configuration and where each value came from.
@@ -64,6 +76,10 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     tracing::debug!(command = ?std::env::args().nth(1), "csm starting");
     match cli.command {
         Command::Auth(args) => auth::run(&ctx, args),
+        Command::List(args) => list::run(&ctx, args),
+        Command::Show(args) => show::run(&ctx, args),
+        Command::Unlink(args) => unlink::run(&ctx, args),
+        Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),

@@ -5,5 +5,6 @@ mod auth;
 mod cli;
 mod doctor;
 mod output;
+mod sessions;
 mod support;
 mod ticket;

@@ -1,0 +1,133 @@
+//! `csm list`: one line per session, with its ticket's summary and status
+//! from one batched, briefly cached tracker search.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::command_error::CommandError;
+use crate::context::Context;
+use crate::output::sanitize;
+use crate::session::{self, Freshness, SessionRow, TICKET_CACHE_TTL};
+use crate::store::{Session, now_ms};
+use crate::tracker::TicketKey;
+
+/// Arguments of `csm list`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Include sessions whose ticket is done.
+    #[arg(short, long)]
+    all: bool,
+    /// Print a JSON array of sessions (see README.md for the schema).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `csm list`.
+pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
+    let store = ctx.store()?;
+    let sessions = store.list_sessions(args.all)?;
+    let rows = rows(ctx, &store, &sessions)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&rows)
+            .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    if rows.is_empty() {
+        ctx.output
+            .info("No sessions yet. Start one with `csm start KEY`.");
+        return Ok(());
+    }
+    print!("{}", table(ctx, &rows, now_ms()));
+    if rows.iter().any(|r| r.ticket_offline) {
+        ctx.output
+            .warn("the tracker is unreachable; ticket details marked * are cached");
+    }
+    Ok(())
+}
+
+/// Joins sessions with their tickets: one search per tracker at most.
+pub fn rows(
+    ctx: &Context,
+    store: &crate::store::Store,
+    sessions: &[Session],
+) -> Result<Vec<SessionRow>, CommandError> {
+    let mut by_tracker: BTreeMap<&str, BTreeSet<TicketKey>> = BTreeMap::new();
+    for s in sessions {
+        if let Ok(key) = TicketKey::parse(&s.ticket_key) {
+            by_tracker.entry(&s.tracker).or_default().insert(key);
+        }
+    }
+    let mut infos = BTreeMap::new();
+    for (tracker_id, keys) in by_tracker {
+        let Some(tracker) = ctx.tracker_by_id(tracker_id).ok().flatten() else {
+            continue;
+        };
+        let (found, freshness) =
+            session::ticket_infos(store, tracker.as_ref(), &keys, TICKET_CACHE_TTL, now_ms())?;
+        let offline = matches!(freshness, Freshness::Offline(_));
+        if let Freshness::Offline(reason) = &freshness {
+            tracing::info!(tracker = tracker_id, %reason, "using cached ticket details");
+        }
+        for (key, info) in found {
+            infos.insert((tracker_id.to_string(), key), (info, offline));
+        }
+    }
+    Ok(sessions
+        .iter()
+        .map(|s| {
+            let found = infos.get(&(s.tracker.clone(), s.ticket_key.clone()));
+            SessionRow::new(s, found.map(|(i, _)| i), found.is_some_and(|(_, o)| *o))
+        })
+        .collect())
+}
+
+fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
+    let home = ctx.home();
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let mark = if r.ticket_offline { "*" } else { "" };
+            let mut summary = sanitize(r.summary.as_deref().unwrap_or("?"));
+            if summary.chars().count() > 40 {
+                summary = summary.chars().take(39).collect::<String>() + "…";
+            }
+            [
+                r.key.clone(),
+                format!("{summary}{mark}"),
+                sanitize(r.ticket_status.as_deref().unwrap_or("?")),
+                r.status.as_str().to_string(),
+                session::age(r.last_activity_at.unwrap_or(r.created_at), now),
+                session::short_folder(&r.folder, home.as_deref()),
+                session::settings_summary(&r.settings),
+            ]
+        })
+        .collect();
+    let header = [
+        "KEY", "SUMMARY", "TICKET", "SESSION", "ACTIVE", "FOLDER", "SETTINGS",
+    ];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: Vec<String>| {
+        let mut out = String::new();
+        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
+            if i + 1 == cols.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(c);
+                out.push_str(&" ".repeat(w - c.chars().count() + 2));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = ctx
+        .output
+        .paint(&line(header.iter().map(|h| h.to_string()).collect()), "1");
+    for row in cells {
+        out.push_str(&line(row.to_vec()));
+    }
+    out
+}

@@ -1,0 +1,179 @@
+//! `csm show KEY`: everything about a ticket's sessions: folder, Codex
+//! session id, settings, status, the last assistant message and recent
+//! events.
+
+use serde::Serialize;
+
+use crate::command_error::{CommandError, ExitKind};
+use crate::context::Context;
+use crate::output::sanitize;
+use crate::session::{self, SessionRow};
+use crate::store::{Event, now_ms};
+use crate::tracker::{Ticket, TicketKey};
+
+/// How many recent events `show` includes per session.
+const RECENT_EVENTS: usize = 10;
+
+/// The event kind recorded when Codex finishes a turn (from its `notify`).
+pub const TURN_COMPLETE: &str = "turn-complete";
+
+/// Arguments of `csm show`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ticket key.
+    key: String,
+    /// Print JSON: `{"ticket": {...} | null, "ticket_error": .., "sessions": [...]}`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct SessionDetail {
+    #[serde(flatten)]
+    row: SessionRow,
+    last_assistant_message: Option<String>,
+    events: Vec<Event>,
+}
+
+#[derive(Serialize)]
+struct Shown {
+    ticket: Option<Ticket>,
+    ticket_error: Option<String>,
+    sessions: Vec<SessionDetail>,
+}
+
+/// Runs `csm show`.
+pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
+    let key = TicketKey::parse(&args.key)?;
+    let store = ctx.store()?;
+    let sessions = store.sessions_for_ticket(key.as_str())?;
+    let tracker_id = sessions.last().map(|s| s.tracker.clone());
+    let tracker = match &tracker_id {
+        Some(id) => ctx.tracker_by_id(id)?,
+        None => Some(ctx.tracker()?),
+    };
+    let (ticket, ticket_error) = match tracker.map(|t| t.get(&key)) {
+        Some(Ok(t)) => (Some(t), None),
+        Some(Err(e)) => (None, Some(CommandError::from(e).message)),
+        None => (
+            None,
+            Some("the ticket's tracker is not configured here".into()),
+        ),
+    };
+    if sessions.is_empty() && ticket.is_none() {
+        return Err(CommandError::new(
+            ExitKind::NotFound,
+            ticket_error.unwrap_or_else(|| format!("no session for {key}")),
+        ));
+    }
+    let rows = super::list::rows(ctx, &store, &sessions)?;
+    let mut details = Vec::new();
+    for row in rows {
+        let events = store.events(row.id, RECENT_EVENTS)?;
+        let last_assistant_message = events
+            .iter()
+            .find(|e| e.kind == TURN_COMPLETE)
+            .and_then(|e| e.data.get("last_assistant_message"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        details.push(SessionDetail {
+            row,
+            last_assistant_message,
+            events,
+        });
+    }
+    let shown = Shown {
+        ticket,
+        ticket_error,
+        sessions: details,
+    };
+    if args.json {
+        let text = serde_json::to_string_pretty(&shown)
+            .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    print!("{}", render(ctx, &key, &shown));
+    Ok(())
+}
+
+fn ago(at: i64, now: i64) -> String {
+    match session::age(at, now).as_str() {
+        "now" => "just now".to_string(),
+        age => format!("{age} ago"),
+    }
+}
+
+fn render(ctx: &Context, key: &TicketKey, shown: &Shown) -> String {
+    let mut out = String::new();
+    match &shown.ticket {
+        Some(t) => {
+            out.push_str(&format!(
+                "{}  {}  [{}]\n",
+                ctx.output.paint(key.as_str(), "1"),
+                sanitize(&t.summary),
+                sanitize(&t.status)
+            ));
+            for (i, ac) in t.acceptance_criteria.iter().enumerate() {
+                out.push_str(&format!("  {}. {}\n", i + 1, sanitize(ac)));
+            }
+        }
+        None => out.push_str(&format!(
+            "{key}  (ticket unavailable: {})\n",
+            sanitize(shown.ticket_error.as_deref().unwrap_or("unknown"))
+        )),
+    }
+    if shown.sessions.is_empty() {
+        out.push_str("\nNo sessions. Start one with `csm start ");
+        out.push_str(key.as_str());
+        out.push_str("`.\n");
+    }
+    let now = now_ms();
+    let home = ctx.home();
+    for d in &shown.sessions {
+        let r = &d.row;
+        out.push_str(&format!("\nsession {} ({})\n", r.id, r.status.as_str()));
+        out.push_str(&format!(
+            "  codex session: {}\n",
+            r.codex_session_id.as_deref().unwrap_or("(not yet known)")
+        ));
+        out.push_str(&format!(
+            "  folder:        {}\n",
+            session::short_folder(&r.folder, home.as_deref())
+        ));
+        if let Some(b) = &r.branch {
+            out.push_str(&format!("  branch:        {b}\n"));
+        }
+        let settings = session::settings_summary(&r.settings);
+        out.push_str(&format!(
+            "  settings:      {}\n",
+            if settings.is_empty() {
+                "defaults"
+            } else {
+                &settings
+            }
+        ));
+        out.push_str(&format!(
+            "  started:       {}, active {}\n",
+            ago(r.created_at, now),
+            ago(r.last_activity_at.unwrap_or(r.created_at), now)
+        ));
+        if let Some(m) = &d.last_assistant_message {
+            out.push_str("  last message:\n");
+            for line in sanitize(m).lines().take(12) {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        if !d.events.is_empty() {
+            out.push_str("  recent events:\n");
+            for e in &d.events {
+                out.push_str(&format!(
+                    "    {:>4}  {}\n",
+                    session::age(e.at, now),
+                    sanitize(&e.kind)
+                ));
+            }
+        }
+    }
+    out
+}
