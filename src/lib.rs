@@ -8,6 +8,7 @@
 //! command lives in [`commands`], and the pieces they are built from live in
 //! modules named after what they are.
 
+pub mod codex;
 pub mod command_error;
 pub mod commands;
 pub mod config;

@@ -198,25 +198,12 @@ fn credentials_check(ctx: &Context, resolved: &Resolved) -> Check {
 }
 
 fn codex_check(config: Option<&Resolved>) -> Check {
-    // Interim check until the codex module lands: find the program and ask
-    // its version.
     let explicit = config.and_then(|r| r.config.codex.bin.clone());
-    let path = explicit
-        .or_else(|| env_var("CSM_CODEX_BIN").map(Into::into))
-        .or_else(|| which::which("codex").ok());
-    let fix = "install it: npm install -g @openai/codex";
-    let Some(path) = path else {
-        return Check::fail("codex", "codex is not on PATH", fix);
-    };
-    match std::process::Command::new(&path).arg("--version").output() {
-        Ok(o) if o.status.success() => Check::ok(
+    match crate::codex::discover(explicit.as_deref(), env_var("CSM_CODEX_BIN").as_deref()) {
+        Ok(found) => Check::ok(
             "codex",
-            format!(
-                "{} ({})",
-                path.display(),
-                String::from_utf8_lossy(&o.stdout).trim()
-            ),
+            format!("{} (version {})", found.path.display(), found.version),
         ),
-        _ => Check::fail("codex", format!("{} does not run", path.display()), fix),
+        Err(e) => Check::fail("codex", e.to_string(), e.fix()),
     }
 }

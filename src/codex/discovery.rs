@@ -1,0 +1,208 @@
+//! Finding the `codex` program and checking its version.
+//!
+//! Where it is looked for, first match wins: the `[codex] bin` config value,
+//! `$CSM_CODEX_BIN`, then `PATH`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The oldest Codex csm supports: the version its tests run against.
+pub const MIN_VERSION: Version = Version {
+    major: 0,
+    minor: 169,
+    patch: 0,
+};
+
+/// How to install Codex, for error messages.
+pub const INSTALL_HINT: &str = "npm install -g @openai/codex";
+
+/// A Codex version, `major.minor.patch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    /// Major.
+    pub major: u64,
+    /// Minor.
+    pub minor: u64,
+    /// Patch.
+    pub patch: u64,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Parses `codex --version` output such as `codex-cli 0.169.0`.
+pub fn parse_version(output: &str) -> Option<Version> {
+    let word = output
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    let core = word.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some(Version {
+        major: parts.next()??,
+        minor: parts.next().flatten().unwrap_or(0),
+        patch: parts.next().flatten().unwrap_or(0),
+    })
+}
+
+/// A usable Codex program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The program's path.
+    pub path: PathBuf,
+    /// Its version.
+    pub version: Version,
+}
+
+/// Why no usable Codex was found.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// Nothing named `codex` was found.
+    #[error("codex is not installed (looked in {searched})")]
+    NotFound {
+        /// Where csm looked.
+        searched: String,
+    },
+    /// The program exists but did not run.
+    #[error("{path} does not run: {reason}")]
+    NotRunnable {
+        /// The program.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `--version` printed something csm cannot read.
+    #[error("cannot read the version of {path} from \"{output}\"")]
+    Unparseable {
+        /// The program.
+        path: PathBuf,
+        /// What it printed.
+        output: String,
+    },
+    /// The program is older than csm supports.
+    #[error("{path} is codex {found}; csm needs {minimum} or newer")]
+    TooOld {
+        /// The program.
+        path: PathBuf,
+        /// Its version.
+        found: Version,
+        /// The oldest supported.
+        minimum: Version,
+    },
+}
+
+impl DiscoveryError {
+    /// What the user should do.
+    pub fn fix(&self) -> String {
+        match self {
+            DiscoveryError::NotFound { .. } => {
+                format!("install it: {INSTALL_HINT} (or set [codex] bin / CSM_CODEX_BIN)")
+            }
+            DiscoveryError::TooOld { .. } => format!("upgrade it: {INSTALL_HINT}@latest"),
+            DiscoveryError::NotRunnable { .. } | DiscoveryError::Unparseable { .. } => {
+                format!("reinstall it: {INSTALL_HINT}")
+            }
+        }
+    }
+
+    /// Whether Codex was found but is too old.
+    pub fn is_too_old(&self) -> bool {
+        matches!(self, DiscoveryError::TooOld { .. })
+    }
+}
+
+/// Finds Codex and checks its version.
+pub fn discover(explicit: Option<&Path>, env_bin: Option<&str>) -> Result<Found, DiscoveryError> {
+    let path = locate(explicit, env_bin)?;
+    let version = version_of(&path)?;
+    if version < MIN_VERSION {
+        return Err(DiscoveryError::TooOld {
+            path,
+            found: version,
+            minimum: MIN_VERSION,
+        });
+    }
+    Ok(Found { path, version })
+}
+
+/// Finds the program without running it.
+pub fn locate(explicit: Option<&Path>, env_bin: Option<&str>) -> Result<PathBuf, DiscoveryError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = env_bin.filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    which::which("codex").map_err(|_| DiscoveryError::NotFound {
+        searched: "[codex] bin, CSM_CODEX_BIN and PATH".into(),
+    })
+}
+
+/// Runs `codex --version`.
+pub fn version_of(path: &Path) -> Result<Version, DiscoveryError> {
+    let output = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                DiscoveryError::NotFound {
+                    searched: path.display().to_string(),
+                }
+            } else {
+                DiscoveryError::NotRunnable {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            }
+        })?;
+    if !output.status.success() {
+        return Err(DiscoveryError::NotRunnable {
+            path: path.to_path_buf(),
+            reason: format!("--version exited with {}", output.status),
+        });
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_version(&text).ok_or_else(|| DiscoveryError::Unparseable {
+        path: path.to_path_buf(),
+        output: crate::output::sanitize(text.trim()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        let v = |s| parse_version(s);
+        assert_eq!(
+            v("codex-cli 0.169.0"),
+            Some(Version {
+                major: 0,
+                minor: 169,
+                patch: 0
+            })
+        );
+        assert_eq!(v("codex-cli 1.2.3-alpha.4\n").unwrap().to_string(), "1.2.3");
+        assert_eq!(v("codex 2").unwrap().to_string(), "2.0.0");
+        assert_eq!(v("codex-cli dev"), None);
+        assert!(v("codex-cli 0.168.9").unwrap() < MIN_VERSION);
+        assert!(v("codex-cli 0.170.0").unwrap() > MIN_VERSION);
+    }
+
+    #[test]
+    fn explicit_then_env_then_path() {
+        let p = locate(Some(Path::new("/x/codex")), Some("/y/codex")).unwrap();
+        assert_eq!(p, Path::new("/x/codex"));
+        let p = locate(None, Some("/y/codex")).unwrap();
+        assert_eq!(p, Path::new("/y/codex"));
+        let err = discover(Some(Path::new("/nonexistent/codex")), None).unwrap_err();
+        assert!(matches!(err, DiscoveryError::NotFound { .. }));
+        assert!(err.fix().contains("npm install -g @openai/codex"));
+    }
+}

@@ -1,0 +1,409 @@
+//! Codex's session files ("rollouts") and how csm learns a session's id.
+//!
+//! Codex writes each session to
+//! `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<uuid>.jsonl`, one JSON
+//! object per line; the first is `session_meta` with the id and the folder
+//! (`cwd`). To capture the id of the session csm just launched, csm looks
+//! only at today's and yesterday's day folders (in local time and UTC, so
+//! midnight and time zones cannot hide a file), only at files modified since
+//! the launch, reads only their first line, and takes the one whose folder
+//! is the session's and whose id no other csm session owns. The cost does
+//! not grow with the number of older sessions.
+//!
+//! Every line is parsed tolerantly: truncated, empty or garbage lines are
+//! skipped, never a panic.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// How much earlier than the launch a file's time may be and still count
+/// (file systems store modification times coarsely).
+const CLOCK_SLACK: Duration = Duration::from_secs(2);
+
+/// What the first line of a rollout says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionMeta {
+    /// The session (thread) id.
+    pub id: String,
+    /// The folder Codex ran in.
+    pub cwd: PathBuf,
+    /// `codex-tui`, `codex_exec`, ...
+    pub originator: Option<String>,
+    /// The Codex version that wrote it.
+    pub cli_version: Option<String>,
+    /// When the session started (RFC 3339), when given.
+    pub timestamp: Option<String>,
+}
+
+/// A rollout file and its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollout {
+    /// The file.
+    pub path: PathBuf,
+    /// Its first line.
+    pub meta: SessionMeta,
+    /// When it was last written.
+    pub modified: SystemTime,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+/// The sessions folder under Codex's home.
+pub fn sessions_dir(codex_home: &Path) -> PathBuf {
+    codex_home.join("sessions")
+}
+
+/// The day folders a session started at `now` can be in.
+pub fn recent_day_dirs(codex_home: &Path, now: jiff::Timestamp) -> Vec<PathBuf> {
+    let root = sessions_dir(codex_home);
+    let zones = [jiff::tz::TimeZone::system(), jiff::tz::TimeZone::UTC];
+    let mut dirs = Vec::new();
+    for zone in zones {
+        let today = now.to_zoned_datetime(zone).date();
+        for date in [Some(today), today.yesterday().ok()].into_iter().flatten() {
+            let dir = root
+                .join(format!("{:04}", date.year()))
+                .join(format!("{:02}", date.month()))
+                .join(format!("{:02}", date.day()));
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
+/// Reads the `session_meta` line at the top of a rollout.
+pub fn read_meta(path: &Path) -> Option<SessionMeta> {
+    let file = File::open(path).ok()?;
+    let mut first = String::new();
+    // A first line longer than this is not a session_meta csm can use.
+    BufReader::new(file.take_limit(1 << 20))
+        .read_line(&mut first)
+        .ok()?;
+    parse_meta(&first)
+}
+
+trait TakeLimit: Sized {
+    fn take_limit(self, n: u64) -> std::io::Take<Self>;
+}
+
+impl TakeLimit for File {
+    fn take_limit(self, n: u64) -> std::io::Take<File> {
+        std::io::Read::take(self, n)
+    }
+}
+
+/// Parses a `session_meta` line.
+pub fn parse_meta(line: &str) -> Option<SessionMeta> {
+    let line: Line = serde_json::from_str(line.trim()).ok()?;
+    if line.kind != "session_meta" {
+        return None;
+    }
+    let p = &line.payload;
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    Some(SessionMeta {
+        id: text("id").filter(|id| !id.is_empty())?,
+        cwd: PathBuf::from(text("cwd")?),
+        originator: text("originator"),
+        cli_version: text("cli_version"),
+        timestamp: text("timestamp"),
+    })
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || canon(a) == canon(b)
+}
+
+/// Rollouts written since `since` whose folder is `folder` and whose id is
+/// not in `exclude`, oldest first.
+pub fn scan_new(
+    codex_home: &Path,
+    since: SystemTime,
+    folder: &Path,
+    exclude: &HashSet<String>,
+) -> Vec<Rollout> {
+    let threshold = since.checked_sub(CLOCK_SLACK).unwrap_or(since);
+    let mut found = Vec::new();
+    for dir in recent_day_dirs(codex_home, jiff::Timestamp::now()) {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with("rollout-") || !name.ends_with(".jsonl") {
+                continue;
+            }
+            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            if modified < threshold {
+                continue;
+            }
+            let path = entry.path();
+            let Some(meta) = read_meta(&path) else {
+                continue;
+            };
+            if exclude.contains(&meta.id) || !same_folder(&meta.cwd, folder) {
+                continue;
+            }
+            found.push(Rollout {
+                path,
+                meta,
+                modified,
+            });
+        }
+    }
+    found.sort_by_key(|r| (r.modified, r.meta.id.clone()));
+    found
+}
+
+/// Polls until a new matching rollout appears, `stop` is set, or the
+/// deadline passes. `exclude` is re-read on every poll (another csm
+/// session in the same folder may claim an id meanwhile).
+pub fn watch(
+    codex_home: &Path,
+    since: SystemTime,
+    folder: &Path,
+    exclude: &dyn Fn() -> HashSet<String>,
+    timeout: Duration,
+    poll: Duration,
+    stop: &AtomicBool,
+) -> Option<Rollout> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(first) = scan_new(codex_home, since, folder, &exclude())
+            .into_iter()
+            .next()
+        {
+            return Some(first);
+        }
+        if stop.load(Ordering::Acquire) || Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// Finds the rollout of a session id anywhere under the sessions folder.
+pub fn find(codex_home: &Path, id: &str) -> Option<PathBuf> {
+    let suffix = format!("-{id}.jsonl");
+    walk_rollouts(codex_home, &mut |path| {
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+    })
+}
+
+/// The newest rollout whose folder is `folder` and whose id is not in
+/// `exclude` (for `csm link --last`). Walks day folders newest first and
+/// stops at the first match.
+pub fn latest_in(codex_home: &Path, folder: &Path, exclude: &HashSet<String>) -> Option<Rollout> {
+    let mut best: Option<Rollout> = None;
+    let consider = |best: &mut Option<Rollout>, path: &Path| {
+        if let Some(meta) = read_meta(path)
+            && !exclude.contains(&meta.id)
+            && same_folder(&meta.cwd, folder)
+        {
+            let modified = fs::metadata(path)
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            if best.as_ref().is_none_or(|b| modified > b.modified) {
+                *best = Some(Rollout {
+                    path: path.to_path_buf(),
+                    meta,
+                    modified,
+                });
+            }
+        }
+    };
+    for day in day_dirs_newest_first(codex_home) {
+        let Ok(entries) = fs::read_dir(&day) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            consider(&mut best, &e.path());
+        }
+        if best.is_some() {
+            break;
+        }
+    }
+    best
+}
+
+fn sorted_children(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|e| e.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v.reverse();
+    v
+}
+
+fn day_dirs_newest_first(codex_home: &Path) -> Vec<PathBuf> {
+    let mut days = Vec::new();
+    for y in sorted_children(&sessions_dir(codex_home)) {
+        for m in sorted_children(&y) {
+            days.extend(sorted_children(&m).into_iter().filter(|d| d.is_dir()));
+        }
+    }
+    days
+}
+
+fn walk_rollouts(codex_home: &Path, pick: &mut dyn FnMut(&Path) -> bool) -> Option<PathBuf> {
+    for day in day_dirs_newest_first(codex_home) {
+        for file in sorted_children(&day) {
+            if pick(&file) {
+                return Some(file);
+            }
+        }
+    }
+    None
+}
+
+/// What a whole rollout says, for `show` and `done`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Completed turns.
+    pub turns: usize,
+    /// The assistant's last message.
+    pub last_agent_message: Option<String>,
+    /// The model of the last turn.
+    pub model: Option<String>,
+}
+
+/// Reads a whole rollout, skipping lines it cannot read.
+pub fn summarize(path: &Path) -> Summary {
+    let Ok(file) = File::open(path) else {
+        return Summary::default();
+    };
+    let mut summary = Summary::default();
+    for line in BufReader::new(file).lines() {
+        let Ok(line) = line else { break };
+        summarize_line(&mut summary, &line);
+    }
+    summary
+}
+
+fn summarize_line(summary: &mut Summary, line: &str) {
+    let Ok(line) = serde_json::from_str::<Line>(line) else {
+        return;
+    };
+    let p = &line.payload;
+    match line.kind.as_str() {
+        "turn_context" => {
+            if let Some(m) = p.get("model").and_then(Value::as_str) {
+                summary.model = Some(m.to_string());
+            }
+        }
+        "event_msg" if p.get("type").and_then(Value::as_str) == Some("task_complete") => {
+            summary.turns += 1;
+            if let Some(m) = p.get("last_agent_message").and_then(Value::as_str) {
+                summary.last_agent_message = Some(m.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a rollout in today's local day folder.
+    pub(crate) fn write_rollout(home: &Path, id: &str, cwd: &Path, extra: &str) -> PathBuf {
+        let dir = recent_day_dirs(home, jiff::Timestamp::now())[0].clone();
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("rollout-2026-11-25T07-00-00-{id}.jsonl"));
+        let meta = serde_json::json!({
+            "timestamp": "2026-11-25T07:00:00Z", "ordinal": 0, "type": "session_meta",
+            "payload": {"id": id, "cwd": cwd, "originator": "codex-tui", "cli_version": "0.169.0"}
+        });
+        fs::write(&path, format!("{meta}\n{extra}")).unwrap();
+        path
+    }
+
+    #[test]
+    fn scan_finds_new_files_in_the_folder_and_skips_owned_ones() {
+        let home = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let start = SystemTime::now();
+        write_rollout(home.path(), "aaa", work.path(), "");
+        write_rollout(home.path(), "bbb", other.path(), "");
+        let found = scan_new(home.path(), start, work.path(), &HashSet::new());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].meta.id, "aaa");
+        let owned: HashSet<String> = ["aaa".to_string()].into();
+        assert!(scan_new(home.path(), start, work.path(), &owned).is_empty());
+        let later = start + Duration::from_secs(60);
+        assert!(scan_new(home.path(), later, work.path(), &HashSet::new()).is_empty());
+        assert!(find(home.path(), "bbb").is_some());
+        assert!(find(home.path(), "zzz").is_none());
+        assert_eq!(
+            latest_in(home.path(), other.path(), &HashSet::new())
+                .unwrap()
+                .meta
+                .id,
+            "bbb"
+        );
+        let stop = AtomicBool::new(false);
+        let got = watch(
+            home.path(),
+            start,
+            work.path(),
+            &HashSet::new,
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+            &stop,
+        );
+        assert_eq!(got.unwrap().meta.id, "aaa");
+    }
+
+    #[test]
+    fn summary_tolerates_garbage() {
+        let home = tempfile::tempdir().unwrap();
+        let extra = concat!(
+            "{\"type\":\"turn_context\",\"payload\":{\"model\":\"gpt-5.5\"}}\n",
+            "not json at all\n",
+            "\n",
+            "{\"type\":\"event_msg\",\"payload\":{\"type\":\"task_complete\",\"last_agent_message\":\"Done.\"}}\n",
+            "{\"type\":\"future_kind\",\"payload\":7}\n",
+            "{\"type\":\"event_msg\",\"payload\":{\"type\":\"task_comp"
+        );
+        let path = write_rollout(home.path(), "ccc", home.path(), extra);
+        let s = summarize(&path);
+        assert_eq!(s.turns, 1);
+        assert_eq!(s.last_agent_message.as_deref(), Some("Done."));
+        assert_eq!(s.model.as_deref(), Some("gpt-5.5"));
+        assert_eq!(parse_meta(""), None);
+        assert_eq!(
+            parse_meta("{\"type\":\"session_meta\",\"payload\":{}}"),
+            None
+        );
+        assert_eq!(parse_meta("{\"type\":\"session_meta\"}"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(line in ".{0,300}") {
+            let _ = parse_meta(&line);
+            let mut s = Summary::default();
+            summarize_line(&mut s, &line);
+        }
+    }
+}
