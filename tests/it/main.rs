@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod codex_exec;
 mod doctor;
 mod output;
 mod sessions;

@@ -3,3 +3,4 @@
 //! 127.0.0.1.
 #![allow(dead_code)]
 pub mod env;
+pub mod mock_model;

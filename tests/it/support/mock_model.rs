@@ -1,0 +1,314 @@
+//! A mock OpenAI Responses API on 127.0.0.1, for driving the real `codex`
+//! binary offline.
+//!
+//! Codex only calls `POST {base_url}/responses` and reads a server-sent
+//! event stream: `response.created`, `response.output_item.added`,
+//! `response.output_text.delta`, `response.output_item.done`,
+//! `response.completed` (shapes as in Codex's own test helpers). The mock
+//! records every request, answers from a script queue (assistant text, or a
+//! function call), and answers the interactive UI's thread-title request
+//! without consuming the script.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// One scripted answer.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// An assistant message with this text.
+    Text(String),
+    /// A function (tool) call.
+    FunctionCall {
+        /// The call's id.
+        call_id: String,
+        /// The tool's name (e.g. `exec_command`).
+        name: String,
+        /// Its JSON arguments.
+        arguments: Value,
+    },
+}
+
+/// A request the mock received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The JSON body.
+    pub body: Value,
+    /// The headers (lower-case names).
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Received {
+    /// Every text of every message in `input`, by role, in order.
+    pub fn texts(&self, role: &str) -> Vec<String> {
+        self.body["input"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["type"] == "message" && i["role"] == role)
+            .flat_map(|i| i["content"].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["text"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Whether this is the UI's thread-title request.
+    pub fn is_title_request(&self) -> bool {
+        let format = &self.body["text"]["format"];
+        format["name"] != "codex_output_schema"
+            && !format["schema"]["properties"]["title"].is_null()
+    }
+
+    /// The whole body as text, for substring checks.
+    pub fn text(&self) -> String {
+        self.body.to_string()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    script: VecDeque<Reply>,
+    received: Vec<Received>,
+    default_reply: Option<String>,
+    counter: u64,
+}
+
+/// The running mock.
+pub struct MockModel {
+    inner: Arc<Mutex<Inner>>,
+    addr: std::net::SocketAddr,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl MockModel {
+    /// Starts the mock on 127.0.0.1 with an OS-chosen port.
+    pub fn start() -> MockModel {
+        let inner = Arc::new(Mutex::new(Inner {
+            default_reply: Some("OK.".into()),
+            ..Inner::default()
+        }));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let state = Arc::clone(&inner);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx.send(listener.local_addr().expect("addr")).ok();
+                let app = Router::new()
+                    .route("/v1/responses", post(respond))
+                    .with_state(state);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .ok();
+            });
+        });
+        let addr = addr_rx.recv().expect("mock model address");
+        MockModel {
+            inner,
+            addr,
+            _shutdown: tx,
+        }
+    }
+
+    /// The base URL for Codex's provider config.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Queues answers, served in order.
+    pub fn push(&self, reply: Reply) {
+        self.inner.lock().unwrap().script.push_back(reply);
+    }
+
+    /// Queues a plain assistant answer.
+    pub fn push_text(&self, text: &str) {
+        self.push(Reply::Text(text.to_string()));
+    }
+
+    /// Every request so far (title requests included).
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// The requests that are real turns (not the UI's title requests).
+    pub fn turns(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| !r.is_title_request())
+            .collect()
+    }
+
+    /// Waits until `n` turn requests arrived, or panics after `timeout`.
+    pub fn wait_for_turns(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let turns = self.turns();
+            if turns.len() >= n {
+                return turns;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the mock model saw {} turn request(s), expected {n}",
+                turns.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Writes `config.toml` into `codex_home` pointing Codex at this mock.
+    /// Written once and whole: Codex appends to it on first run.
+    pub fn write_codex_config(&self, codex_home: &Path, extra: &str) {
+        std::fs::create_dir_all(codex_home).expect("mkdir CODEX_HOME");
+        let config = format!(
+            r#"model = "gpt-5.5"
+model_provider = "mock"
+check_for_update_on_startup = false
+{extra}
+[model_providers.mock]
+name = "mock"
+base_url = "{}"
+wire_api = "responses"
+env_key = "MOCK_API_KEY"
+request_max_retries = 0
+stream_max_retries = 0
+
+[features]
+plugins = false
+
+[tui]
+screen_reader_detection_done = true
+"#,
+            self.base_url()
+        );
+        std::fs::write(codex_home.join("config.toml"), config).expect("write config.toml");
+    }
+
+    /// The environment that keeps Codex offline but for loopback.
+    pub fn hermetic_env() -> Vec<(&'static str, String)> {
+        vec![
+            ("MOCK_API_KEY", "mock-key".to_string()),
+            ("HTTPS_PROXY", "http://127.0.0.1:9".to_string()),
+            ("HTTP_PROXY", "http://127.0.0.1:9".to_string()),
+            ("NO_PROXY", "127.0.0.1,localhost".to_string()),
+        ]
+    }
+}
+
+/// The pinned Codex binary: `$CSM_TEST_CODEX`, else the one
+/// `scripts/install-codex` puts under `.tools/codex/`.
+pub fn codex_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CSM_TEST_CODEX") {
+        return PathBuf::from(p);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex");
+    assert!(
+        path.exists(),
+        "the pinned Codex is not installed: run scripts/install-codex (bash .ci/run does)"
+    );
+    path
+}
+
+async fn respond(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let received = Received {
+        body,
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    v.to_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    };
+    let (reply, n) = {
+        let mut inner = inner.lock().unwrap();
+        inner.counter += 1;
+        let n = inner.counter;
+        let title = received.is_title_request();
+        inner.received.push(received);
+        let reply = if title {
+            Reply::Text(json!({"title": "csm test thread"}).to_string())
+        } else {
+            inner
+                .script
+                .pop_front()
+                .unwrap_or_else(|| Reply::Text(inner.default_reply.clone().unwrap_or_default()))
+        };
+        (reply, n)
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        sse(&reply, n),
+    )
+}
+
+fn sse(reply: &Reply, n: u64) -> String {
+    let id = format!("resp_{n}");
+    let mut events = vec![json!({"type": "response.created", "response": {"id": id}})];
+    match reply {
+        Reply::Text(text) => {
+            let item_id = format!("msg_{n}");
+            events.push(json!({
+                "type": "response.output_item.added",
+                "item": {"type": "message", "role": "assistant", "id": item_id, "content": []}
+            }));
+            events.push(json!({"type": "response.output_text.delta", "delta": text}));
+            events.push(json!({
+                "type": "response.output_item.done",
+                "item": {"type": "message", "role": "assistant", "id": item_id,
+                         "content": [{"type": "output_text", "text": text}]}
+            }));
+        }
+        Reply::FunctionCall {
+            call_id,
+            name,
+            arguments,
+        } => {
+            events.push(json!({
+                "type": "response.output_item.done",
+                "item": {"type": "function_call", "call_id": call_id, "name": name,
+                         "arguments": arguments.to_string()}
+            }));
+        }
+    }
+    events.push(json!({
+        "type": "response.completed",
+        "response": {"id": id, "usage": {
+            "input_tokens": 10, "input_tokens_details": null,
+            "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15}}
+    }));
+    let mut out = String::new();
+    for ev in events {
+        out.push_str(&format!(
+            "event: {}\ndata: {ev}\n\n",
+            ev["type"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
