@@ -23,6 +23,8 @@ pub enum ExitKind {
     NotFound,
     /// 4: credentials are missing or were rejected.
     Auth,
+    /// Codex's own exit code, passed on.
+    Child(u8),
 }
 
 impl ExitKind {
@@ -33,6 +35,7 @@ impl ExitKind {
             ExitKind::Usage => 2,
             ExitKind::NotFound => 3,
             ExitKind::Auth => 4,
+            ExitKind::Child(code) => code,
         }
     }
 }

@@ -155,6 +155,9 @@ impl Default for WorkflowSection {
 pub struct CodexSection {
     /// The `codex` program to run; `$CSM_CODEX_BIN`, then `PATH`, when unset.
     pub bin: Option<PathBuf>,
+    /// Extra arguments for every interactive launch and resume (e.g.
+    /// `["--no-daemon"]`).
+    pub args: Vec<String>,
 }
 
 /// `[secrets]`

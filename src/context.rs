@@ -2,8 +2,8 @@
 //! output settings, csm's folders, the configuration, the store, the
 //! credentials and the tracker.
 
-use std::cell::OnceCell;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use crate::command_error::CommandError;
 use crate::config::{Locations, Resolved, TrackerChoice};
@@ -22,7 +22,7 @@ pub struct Context {
     pub dirs: Dirs,
     /// The folder csm was started in.
     pub cwd: PathBuf,
-    config: OnceCell<Resolved>,
+    config: OnceLock<Resolved>,
 }
 
 /// Reads a variable of the process environment (the one place commands do).
@@ -42,7 +42,7 @@ impl Context {
             output,
             dirs,
             cwd,
-            config: OnceCell::new(),
+            config: OnceLock::new(),
         })
     }
 
@@ -107,6 +107,41 @@ impl Context {
     /// The user's home folder, for shortening paths in output.
     pub fn home(&self) -> Option<PathBuf> {
         directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+    }
+
+    /// The `codex` program, found and version-checked.
+    pub fn codex(&self) -> Result<crate::codex::Found, CommandError> {
+        let explicit = self.config()?.config.codex.bin.clone();
+        crate::codex::discover(explicit.as_deref(), env_var("CSM_CODEX_BIN").as_deref()).map_err(
+            |e| {
+                let fix = e.fix();
+                CommandError::failure(e.to_string()).hint(fix)
+            },
+        )
+    }
+
+    /// Codex's home folder.
+    pub fn codex_home(&self) -> Result<PathBuf, CommandError> {
+        crate::codex::codex_home(&env_var).ok_or_else(|| {
+            CommandError::failure("cannot find Codex's home folder").hint("set CODEX_HOME")
+        })
+    }
+
+    /// The environment for Codex: csm's own minus every secret.
+    pub fn child_env(&self) -> Result<Vec<(std::ffi::OsString, std::ffi::OsString)>, CommandError> {
+        let extra = &self.config()?.config.secrets.env;
+        Ok(crate::codex::command::child_env(std::env::vars_os(), extra))
+    }
+
+    /// The program Codex runs after each turn: `csm hook notify`.
+    pub fn notify_argv(&self) -> Vec<std::ffi::OsString> {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("csm"));
+        vec![exe.into_os_string(), "hook".into(), "notify".into()]
+    }
+
+    /// Where prompt templates are looked for, for a repository.
+    pub fn template_dirs(&self, folder: &std::path::Path) -> crate::prompt::TemplateDirs {
+        crate::prompt::template_dirs(&self.dirs.config, &paths::repo_root(folder))
     }
 
     /// The OS keyring (or its absence).

@@ -7,9 +7,14 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod forget;
+pub mod hook;
+pub mod link;
 pub mod list;
 pub mod man;
+pub mod resume;
+pub mod set;
 pub mod show;
+pub mod start;
 pub mod ticket;
 pub mod unlink;
 
@@ -48,10 +53,18 @@ pub struct Cli {
 pub enum Command {
     /// Log in to the tracker, or check or remove the stored token.
     Auth(auth::Args),
+    /// Start work on a ticket: prompt, status, and Codex in its folder.
+    Start(start::Args),
+    /// Resume a ticket's Codex session, telling it what changed.
+    Resume(resume::Args),
     /// List the sessions being worked on.
     List(list::Args),
     /// Show everything about a ticket's sessions.
     Show(show::Args),
+    /// Change a session's Codex settings (model, effort, sandbox, ...).
+    Set(set::Args),
+    /// Adopt an existing Codex session for a ticket.
+    Link(link::Args),
     /// Drop one session's link to a ticket.
     Unlink(unlink::Args),
     /// Remove every session csm recorded for a ticket.
@@ -62,6 +75,9 @@ pub enum Command {
     Config(config::Args),
     /// Check that csm can work here: config, store, credentials, codex.
     Doctor(doctor::Args),
+    /// Hooks Codex calls (csm passes them itself).
+    #[command(hide = true)]
+    Hook(hook::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
     /// Print the man page.
@@ -76,6 +92,11 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     tracing::debug!(command = ?std::env::args().nth(1), "csm starting");
     match cli.command {
         Command::Auth(args) => auth::run(&ctx, args),
+        Command::Start(args) => start::run(&ctx, args),
+        Command::Resume(args) => resume::run(&ctx, args),
+        Command::Set(args) => set::run(&ctx, args),
+        Command::Link(args) => link::run(&ctx, args),
+        Command::Hook(args) => hook::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Unlink(args) => unlink::run(&ctx, args),

@@ -54,6 +54,7 @@ fn config_show_names_each_source_user_repo_env() {
     insta::assert_snapshot!(text, @r#"
     # user file: $ROOT/home/.config/csm/config.toml
     # repo file: $ROOT/work/.csm.toml
+    codex.args = []                                    # default
     # codex.bin                                        # unset
     jira.ac_field = "Acceptance Criteria"              # default
     # jira.deployment                                  # unset

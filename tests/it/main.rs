@@ -7,5 +7,6 @@ mod codex_exec;
 mod doctor;
 mod output;
 mod sessions;
+mod start_resume;
 mod support;
 mod ticket;

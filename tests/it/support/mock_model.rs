@@ -60,11 +60,18 @@ impl Received {
             .collect()
     }
 
-    /// Whether this is the UI's thread-title request.
+    /// Whether this is the UI's thread-title request (a side thread that
+    /// names the conversation; 0.169.0 marks it in its turn metadata).
     pub fn is_title_request(&self) -> bool {
+        let marked = self
+            .headers
+            .get("x-codex-turn-metadata")
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            .is_some_and(|m| m["thread_source"] == "thread_title");
         let format = &self.body["text"]["format"];
-        format["name"] != "codex_output_schema"
-            && !format["schema"]["properties"]["title"].is_null()
+        marked
+            || (format["name"] != "codex_output_schema"
+                && !format["schema"]["properties"]["title"].is_null())
     }
 
     /// The whole body as text, for substring checks.
@@ -195,6 +202,27 @@ plugins = false
 
 [tui]
 screen_reader_detection_done = true
+
+# Mark every model announcement as seen, so the UI opens on the composer.
+[tui.model_availability_nux]
+"gpt-5.5" = 99
+"gpt-5.6-luna" = 99
+"gpt-5.6-sol" = 99
+"gpt-5.6-terra" = 99
+"gpt-6-astra" = 99
+"gpt-6-luna" = 99
+"gpt-6-sol" = 99
+"gpt-6.1-sol" = 99
+"gpt-6.1-terra" = 99
+
+[notice]
+hide_full_access_warning = true
+hide_world_writable_warning = true
+hide_rate_limit_model_nudge = true
+
+# The upgrade offer from the test model to the newest one was answered.
+[notice.model_migrations]
+"gpt-5.5" = "gpt-6-sol"
 "#,
             self.base_url()
         );

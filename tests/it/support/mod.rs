@@ -4,3 +4,4 @@
 #![allow(dead_code)]
 pub mod env;
 pub mod mock_model;
+pub mod tmux;

@@ -1,0 +1,246 @@
+//! `csm resume KEY`: bring back the ticket's Codex session in its folder
+//! with its settings, telling Codex what changed on the ticket since.
+
+use crate::codex::command::Invocation;
+use crate::codex::{CodexCommand, Settings, rollout};
+use crate::command_error::{CommandError, ExitKind};
+use crate::context::Context;
+use crate::launch::{self, Launch};
+use crate::prompt::{Template, TicketChanges};
+use crate::store::{NewSession, Session};
+use crate::tracker::{Ticket, TicketKey, Tracker};
+
+/// Arguments of `csm resume`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ticket key.
+    key: String,
+    /// Which session: a Codex session id or csm's session number (default:
+    /// the latest).
+    #[arg(long)]
+    session: Option<String>,
+    /// Print the prompt and the exact Codex command; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Runs `csm resume`.
+pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
+    let key = TicketKey::parse(&args.key)?;
+    let store = ctx.store()?;
+    let sessions = store.sessions_for_ticket(key.as_str())?;
+    let session = match &args.session {
+        None => sessions.last().cloned(),
+        Some(want) => sessions
+            .iter()
+            .find(|s| s.codex_session_id.as_deref() == Some(want) || s.id.to_string() == *want)
+            .cloned(),
+    };
+    let session = match session {
+        Some(s) => s,
+        None if args.session.is_none() => adopt_from_tracker(ctx, &key)?,
+        None => {
+            return Err(CommandError::new(
+                ExitKind::NotFound,
+                format!("{key} has no such session"),
+            )
+            .hint(format!("`csm show {key}` lists its sessions")));
+        }
+    };
+    resume_session(ctx, &key, &session, args.dry_run)
+}
+
+/// Resumes one recorded session.
+pub fn resume_session(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    let Some(codex_id) = session.codex_session_id.clone() else {
+        return Err(CommandError::failure(format!(
+            "the Codex session id of {key} was never captured"
+        ))
+        .hint(format!(
+            "link it with `csm link {key} <SESSION-ID>` or `csm link {key} --last`"
+        )));
+    };
+    let codex_home = ctx.codex_home()?;
+    if rollout::find(&codex_home, &codex_id).is_none() {
+        return Err(CommandError::new(
+            ExitKind::NotFound,
+            format!(
+                "Codex session {codex_id} is not on this machine (looked in {})",
+                codex_home.display()
+            ),
+        )
+        .hint("resume it on the machine where it ran, or start anew with `csm start --new`"));
+    }
+    if !session.folder.is_dir() {
+        return Err(CommandError::failure(format!(
+            "the session's folder {} no longer exists",
+            session.folder.display()
+        ))
+        .hint(format!("start anew with `csm start {key} --new`")));
+    }
+
+    let now = read_ticket(ctx, session, key);
+    let prompt = match (&now, &session.ticket_snapshot) {
+        (Some((ticket, tracker)), Some(before)) => {
+            changes_prompt(ctx, tracker.as_ref(), session, before, ticket)?
+        }
+        _ => None,
+    };
+
+    let codex = ctx.codex()?;
+    let settings = Settings::from_json(&session.settings);
+    let notify = ctx.notify_argv();
+    let extra: Vec<std::ffi::OsString> = ctx
+        .config()?
+        .config
+        .codex
+        .args
+        .iter()
+        .map(Into::into)
+        .collect();
+    let command = CodexCommand::resume(
+        &Invocation {
+            program: &codex.path,
+            settings: &settings,
+            cwd: &session.folder,
+            prompt: prompt.as_deref(),
+            notify: Some(&notify),
+            extra: &extra,
+        },
+        &codex_id,
+        ctx.child_env()?,
+    );
+    if dry_run {
+        if let Some(p) = &prompt {
+            println!("{p}");
+            println!("---");
+        }
+        println!("{command}");
+        return Ok(());
+    }
+    let store = ctx.store()?;
+    let snapshot = now.as_ref().and_then(|(t, _)| serde_json::to_value(t).ok());
+    store.mark_launched(session.id, snapshot.as_ref())?;
+    let outcome = launch::run(Launch {
+        store_path: store.path(),
+        session_id: session.id,
+        command: &command,
+        capture_in: None,
+        on_captured: None,
+    })
+    .map_err(|e| CommandError::failure(e.to_string()))?;
+    super::start::exit_with(outcome.exit.code())
+}
+
+/// Reads the ticket once, giving up quietly (with a warning) when the
+/// tracker does not answer in time.
+fn read_ticket(
+    ctx: &Context,
+    session: &Session,
+    key: &TicketKey,
+) -> Option<(Ticket, Box<dyn Tracker>)> {
+    let tracker = match ctx.tracker_by_id(&session.tracker) {
+        Ok(Some(t)) => t,
+        _ => {
+            ctx.output
+                .warn("the ticket's tracker is not configured here; resuming without its news");
+            return None;
+        }
+    };
+    let _spin = ctx.output.spinner(&format!("Reading {key}"));
+    match tracker.get(key) {
+        Ok(t) => Some((t, tracker)),
+        Err(e) => {
+            ctx.output.warn(&format!(
+                "cannot read {key} ({}); resuming without its news",
+                CommandError::from(e).message
+            ));
+            None
+        }
+    }
+}
+
+fn changes_prompt(
+    ctx: &Context,
+    tracker: &dyn Tracker,
+    session: &Session,
+    before: &serde_json::Value,
+    now: &Ticket,
+) -> Result<Option<String>, CommandError> {
+    let Ok(before) = serde_json::from_value::<Ticket>(before.clone()) else {
+        return Ok(None);
+    };
+    let comments = if now.comment_count > before.comment_count {
+        tracker.comments(&now.key).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let changes = TicketChanges::between(&before, now, &comments);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    ctx.output.info(&format!(
+        "{} changed since the last launch: {}",
+        now.key,
+        changes.summary_line()
+    ));
+    ctx.template_dirs(&session.folder)
+        .render(Template::Resume, &changes)
+        .map(Some)
+        .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))
+}
+
+/// On a machine with no local record: find the session through the link
+/// mirrored on the ticket, and record it here.
+fn adopt_from_tracker(ctx: &Context, key: &TicketKey) -> Result<Session, CommandError> {
+    let tracker = ctx.tracker()?;
+    let property = tracker.property(key, super::start::PROPERTY)?;
+    let codex_id = property
+        .as_ref()
+        .and_then(|p| p.get("codex_session_id"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let Some(codex_id) = codex_id else {
+        return Err(CommandError::new(
+            ExitKind::NotFound,
+            format!("{key} has no session here or on the ticket"),
+        )
+        .hint(format!("start one with `csm start {key}`")));
+    };
+    let codex_home = ctx.codex_home()?;
+    let Some(path) = rollout::find(&codex_home, &codex_id) else {
+        return Err(CommandError::new(
+            ExitKind::NotFound,
+            format!(
+                "{key} was worked on in Codex session {codex_id}, which is not on this machine"
+            ),
+        )
+        .hint("resume it on the machine where it ran, or start anew with `csm start --new`"));
+    };
+    let folder = rollout::read_meta(&path)
+        .map(|m| m.cwd)
+        .ok_or_else(|| CommandError::failure(format!("cannot read {}", path.display())))?;
+    let store = ctx.store()?;
+    let ticket = tracker.get(key).ok();
+    let id = store.insert_session(&NewSession {
+        ticket_key: key.to_string(),
+        tracker: tracker.id(),
+        folder,
+        settings: serde_json::json!({}),
+        branch: None,
+        start_commit: None,
+        ticket_snapshot: ticket.and_then(|t| serde_json::to_value(t).ok()),
+    })?;
+    store.set_codex_session_id(id, &codex_id)?;
+    ctx.output.info(&format!(
+        "Found {key}'s session {codex_id} through the ticket."
+    ));
+    store
+        .session(id)?
+        .ok_or_else(|| CommandError::failure("the session vanished from the store"))
+}

@@ -1,0 +1,248 @@
+//! `csm start KEY`: read the ticket, render the opening prompt, record the
+//! session, move the ticket to "In Progress", and launch Codex in the
+//! ticket's folder, capturing its session id as soon as it exists.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::codex::command::Invocation;
+use crate::codex::{CodexCommand, Settings};
+use crate::command_error::{CommandError, ExitKind};
+use crate::context::Context;
+use crate::launch::{self, Launch};
+use crate::output::sanitize;
+use crate::prompt::{StartData, Template};
+use crate::store::NewSession;
+use crate::tracker::{TicketKey, Tracker};
+
+/// Arguments of `csm start`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ticket key, e.g. PROJ-123.
+    key: String,
+    /// The folder to work in (default: the current folder).
+    #[arg(long)]
+    folder: Option<PathBuf>,
+    /// Print the prompt and the exact Codex command; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Start even if the ticket has no acceptance criteria.
+    #[arg(long)]
+    force: bool,
+    /// Start another session although the ticket has one.
+    #[arg(long)]
+    new: bool,
+    /// Settings for this session, e.g. `-s effort=high -s model=gpt-5.5`
+    /// (see `csm set --help`).
+    #[arg(short = 's', long = "set", value_name = "NAME=VALUE")]
+    settings: Vec<String>,
+}
+
+/// The `csm.session` property mirrored to the tracker.
+pub const PROPERTY: &str = "csm.session";
+
+/// Runs `csm start`.
+pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
+    let key = TicketKey::parse(&args.key)?;
+    let mut settings = Settings::default();
+    for s in &args.settings {
+        settings
+            .apply(s)
+            .map_err(|e| CommandError::usage(e.to_string()))?;
+    }
+    let folder = resolve_folder(ctx, args.folder.as_deref())?;
+    let tracker = ctx.tracker()?;
+    let ticket = {
+        let _spin = ctx.output.spinner(&format!("Reading {key}"));
+        tracker.get(&key)?
+    };
+    if ticket.acceptance_criteria.is_empty() && !args.force {
+        return Err(CommandError::failure(format!(
+            "{key} is not ready: it has no acceptance criteria"
+        ))
+        .hint(format!(
+            "add testable criteria (`csm draft-ticket {key}` or your tracker), or pass --force"
+        )));
+    }
+    let store = ctx.store()?;
+    let existing = store.sessions_for_ticket(key.as_str())?;
+    if let Some(last) = existing.last()
+        && !args.new
+        && !args.dry_run
+    {
+        if std::io::stdin().is_terminal() && ask_resume(&key)? {
+            return super::resume::resume_session(ctx, &key, last, false);
+        }
+        return Err(CommandError::failure(format!(
+            "{key} already has a session (in {})",
+            last.folder.display()
+        ))
+        .hint(format!("resume it with `csm resume {key}`"))
+        .hint("or start another one with `csm start --new`"));
+    }
+
+    let codex = ctx.codex()?;
+    let data = StartData::new(&ticket, crate::git::branch(&folder));
+    let prompt = ctx
+        .template_dirs(&folder)
+        .render(Template::Start, &data)
+        .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
+    let notify = ctx.notify_argv();
+    let extra: Vec<std::ffi::OsString> = ctx
+        .config()?
+        .config
+        .codex
+        .args
+        .iter()
+        .map(Into::into)
+        .collect();
+    let command = CodexCommand::launch(
+        &Invocation {
+            program: &codex.path,
+            settings: &settings,
+            cwd: &folder,
+            prompt: Some(&prompt),
+            notify: Some(&notify),
+            extra: &extra,
+        },
+        ctx.child_env()?,
+    );
+    if args.dry_run {
+        println!("{prompt}");
+        println!("---");
+        println!("{command}");
+        return Ok(());
+    }
+
+    // Record first: whatever happens next, the link is not lost.
+    let snapshot = serde_json::to_value(&ticket).ok();
+    let session_id = store.insert_session(&NewSession {
+        ticket_key: key.to_string(),
+        tracker: tracker.id(),
+        folder: folder.clone(),
+        settings: settings.to_json(),
+        branch: data.branch.clone(),
+        start_commit: crate::git::head(&folder),
+        ticket_snapshot: snapshot.clone(),
+    })?;
+    move_to_start_status(ctx, tracker.as_ref(), &key, &ticket.status)?;
+    mirror(ctx, tracker.as_ref(), &key, session_id, &folder, None);
+    store.mark_launched(session_id, snapshot.as_ref())?;
+    ctx.output.info(&format!(
+        "Starting Codex on {key} in {} (session {session_id}).",
+        folder.display()
+    ));
+    let codex_home = ctx.codex_home()?;
+    let outcome = launch::run(Launch {
+        store_path: store.path(),
+        session_id,
+        command: &command,
+        capture_in: Some(codex_home),
+        on_captured: Some(Box::new(|id: &str| {
+            mirror(ctx, tracker.as_ref(), &key, session_id, &folder, Some(id))
+        })),
+    })
+    .map_err(|e| CommandError::failure(e.to_string()))?;
+    match &outcome.captured {
+        Some(_) => ctx
+            .output
+            .info(&format!("Codex exited. Continue with `csm resume {key}`.")),
+        None => ctx.output.warn(&format!(
+            "Codex exited before its session id was seen; link it later with `csm link {key} --last`"
+        )),
+    }
+    exit_with(outcome.exit.code())
+}
+
+/// Resolves and checks the working folder.
+pub fn resolve_folder(
+    ctx: &Context,
+    folder: Option<&std::path::Path>,
+) -> Result<PathBuf, CommandError> {
+    let folder = match folder {
+        Some(f) if f.is_absolute() => f.to_path_buf(),
+        Some(f) => ctx.cwd.join(f),
+        None => ctx.cwd.clone(),
+    };
+    std::fs::canonicalize(&folder)
+        .ok()
+        .filter(|f| f.is_dir())
+        .ok_or_else(|| {
+            CommandError::usage(format!("{} is not a folder", folder.display()))
+                .hint("pass an existing folder with --folder")
+        })
+}
+
+fn ask_resume(key: &TicketKey) -> Result<bool, CommandError> {
+    eprint!("{key} already has a session. Resume it? [Y/n] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CommandError::failure(format!("cannot read the answer: {e}")))?;
+    Ok(!answer.trim().eq_ignore_ascii_case("n"))
+}
+
+fn move_to_start_status(
+    ctx: &Context,
+    tracker: &dyn Tracker,
+    key: &TicketKey,
+    current: &str,
+) -> Result<(), CommandError> {
+    let target = &ctx.config()?.config.workflow.start_status;
+    if current.eq_ignore_ascii_case(target) {
+        return Ok(());
+    }
+    match tracker.transition(key, target) {
+        Ok(now) => ctx.output.info(&format!(
+            "{key}: {} → {}",
+            sanitize(current),
+            sanitize(&now)
+        )),
+        // The user came to work, not to fix a workflow: say it and go on.
+        Err(e) => ctx.output.warn(&format!(
+            "could not move {key} to \"{target}\": {}",
+            CommandError::from(e).message
+        )),
+    }
+    Ok(())
+}
+
+/// Mirrors the link to the tracker (best effort: a warning on failure).
+pub fn mirror(
+    ctx: &Context,
+    tracker: &dyn Tracker,
+    key: &TicketKey,
+    session_id: i64,
+    folder: &std::path::Path,
+    codex_id: Option<&str>,
+) {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string());
+    let value = serde_json::json!({
+        "codex_session_id": codex_id,
+        "folder": folder,
+        "host": host,
+        "csm_version": env!("CARGO_PKG_VERSION"),
+        "csm_session": session_id,
+    });
+    if let Err(e) = tracker.set_property(key, PROPERTY, &value) {
+        ctx.output.warn(&format!(
+            "could not record the session on {key}: {}",
+            CommandError::from(e).message
+        ));
+    }
+}
+
+/// Ends csm with Codex's exit code.
+pub fn exit_with(code: i32) -> Result<(), CommandError> {
+    if code == 0 {
+        return Ok(());
+    }
+    Err(CommandError::new(
+        ExitKind::Child(u8::try_from(code).unwrap_or(1)),
+        format!("codex exited with status {code}"),
+    ))
+}

@@ -1,0 +1,183 @@
+//! `csm start` and `csm resume` end to end: the real pinned Codex in csm's
+//! passthrough terminal (tmux is the user's terminal), the mock model, and
+//! the local tracker.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use csm::store::Store;
+
+use crate::support::env::TestEnv;
+use crate::support::mock_model::{MockModel, codex_bin};
+use crate::support::tmux::Tmux;
+
+const CODEX_START: Duration = Duration::from_secs(30);
+
+/// A project folder with a local ticket, Codex pointed at the mock, and a
+/// tmux terminal whose shell has the test environment.
+fn setup() -> (TestEnv, MockModel, Tmux) {
+    let mut env = TestEnv::new();
+    let model = MockModel::start();
+    model.write_codex_config(&env.codex_home(), "");
+    env.set_env("CSM_CODEX_BIN", codex_bin());
+    for (k, v) in MockModel::hermetic_env() {
+        env.set_env(k, v);
+    }
+    env.set_env("TERM", "xterm-256color");
+    std::fs::write(
+        env.work().join(".csm.toml"),
+        "[codex]\nargs = [\"--no-daemon\"]\n",
+    )
+    .unwrap();
+    env.run(&[
+        "ticket",
+        "new",
+        "Add a --json flag to list",
+        "--ac",
+        "csm list --json prints a JSON array",
+        "--ac",
+        "each element has key and status",
+    ])
+    .ok();
+    let tmux = Tmux::start(120, 40);
+    let vars: Vec<(String, String)> = env
+        .env_vars()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tmux.export(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    (env, model, tmux)
+}
+
+fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
+    tmux.line(&format!(
+        "cd '{}' && '{}' {args}; printf 'CSM-%s %s\\n' EXITED $?",
+        dir.display(),
+        env!("CARGO_BIN_EXE_csm")
+    ));
+}
+
+/// Quits Codex's UI the way a user does.
+fn quit_codex(tmux: &Tmux) {
+    tmux.type_text("/quit");
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.press("Enter");
+    tmux.wait_for_within("csm to exit", CODEX_START, |s| s.contains("CSM-EXITED"));
+}
+
+fn session_codex_id(env: &TestEnv) -> Option<String> {
+    let store = Store::open(&env.store_file()).ok()?;
+    store
+        .sessions_for_ticket("CSM-1")
+        .ok()?
+        .last()?
+        .codex_session_id
+        .clone()
+}
+
+#[test]
+fn start_then_resume_elsewhere_with_the_ticket_news() {
+    let (env, model, tmux) = setup();
+    model.push_text("I read the ticket; here is my plan.");
+    csm_line(&tmux, env.work(), "start CSM-1");
+
+    // The opening prompt reaches the model with the summary and every
+    // criterion.
+    let deadline = Instant::now() + CODEX_START;
+    while model.turns().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no prompt reached the model:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let turns = model.turns();
+    let prompt = turns[0].texts("user").join("\n");
+    assert!(prompt.contains("Add a --json flag to list"), "{prompt}");
+    assert!(
+        prompt.contains("1. csm list --json prints a JSON array"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("2. each element has key and status"),
+        "{prompt}"
+    );
+
+    // The session id is in the store while Codex still runs.
+    let deadline = Instant::now() + CODEX_START;
+    let id = loop {
+        if let Some(id) = session_codex_id(&env) {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "id never captured:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!tmux.screen().contains("CSM-EXITED"), "{}", tmux.screen());
+    assert_eq!(turns[0].headers.get("session-id"), Some(&id));
+    tmux.wait_for_within("the answer on screen", CODEX_START, |s| {
+        s.contains("here is my plan")
+    });
+
+    // The ticket moved and carries the link.
+    let ticket = std::fs::read_to_string(env.work().join(".csm/tickets/CSM-1.md")).unwrap();
+    assert!(ticket.contains("status = \"In Progress\""), "{ticket}");
+    assert!(ticket.contains(&id), "{ticket}");
+
+    quit_codex(&tmux);
+    assert!(tmux.screen().contains("CSM-EXITED 0"), "{}", tmux.screen());
+
+    // The ticket gains a criterion; resume from another folder.
+    let path = env.work().join(".csm/tickets/CSM-1.md");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "- [ ] each element has key and status\n",
+        "- [ ] each element has key and status\n- [ ] errors go to stderr as JSON\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    model.push_text("Noted the new criterion.");
+    tmux.line("clear");
+    csm_line(&tmux, &env.home(), "resume CSM-1");
+    let turns = model.wait_for_turns(2, CODEX_START);
+    let second = &turns[1];
+    assert_eq!(
+        second.headers.get("thread-id"),
+        Some(&id),
+        "same Codex session: {:?} {}",
+        second.headers,
+        second.body["prompt_cache_key"]
+    );
+    let user = second.texts("user").join("\n");
+    assert!(
+        user.contains("Add a --json flag to list"),
+        "history kept: {user}"
+    );
+    assert!(
+        user.contains("errors go to stderr as JSON"),
+        "news told: {user}"
+    );
+    assert!(
+        second
+            .texts("assistant")
+            .join("\n")
+            .contains("here is my plan"),
+        "{second:?}"
+    );
+    tmux.wait_for_within("the second answer", CODEX_START, |s| {
+        s.contains("Noted the new criterion")
+    });
+    quit_codex(&tmux);
+
+    // One session, the same id, in the original folder.
+    let store = Store::open(&env.store_file()).unwrap();
+    let sessions = store.sessions_for_ticket("CSM-1").unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].codex_session_id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        sessions[0].folder,
+        std::fs::canonicalize(env.work()).unwrap()
+    );
+}
