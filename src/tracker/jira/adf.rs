@@ -314,6 +314,42 @@ mod tests {
         ]
     }
 
+    /// Well-formed constructs glued in random order: the round trip must
+    /// be stable for them, not only for the hand-written corpus.
+    fn construct() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z ]{1,8}",
+            Just("**bold**".to_owned()),
+            Just("*em*".to_owned()),
+            Just("`code`".to_owned()),
+            Just("~~strike~~".to_owned()),
+            Just("[link](http://a.b)".to_owned()),
+            Just("\n# heading\n".to_owned()),
+            Just("\n- item\n".to_owned()),
+            Just("\n  - nested\n".to_owned()),
+            Just("\n1. one\n".to_owned()),
+            Just("\n- [ ] task\n".to_owned()),
+            Just("\n> quote\n".to_owned()),
+            Just("\n```rust\ncode\n```\n".to_owned()),
+            Just("\n---\n".to_owned()),
+            Just("line\\\nbreak".to_owned()),
+            Just("\n| a | b |\n|---|---|\n| c | d |\n".to_owned()),
+            Just("\n\n".to_owned()),
+            Just(" **a *b* c** ".to_owned()),
+            Just(" _u_ ".to_owned()),
+            Just("\n   - deeper\n".to_owned()),
+            Just("\n2. two\n".to_owned()),
+            Just("\n- [x] done\n".to_owned()),
+            Just("![i](http://i.png)".to_owned()),
+            Just("<b>".to_owned()),
+            Just("<http://auto.link>".to_owned()),
+            Just(" ".to_owned()),
+            Just("\n> - q\n".to_owned()),
+            Just("\n>\n".to_owned()),
+            Just("\n    indented\n".to_owned()),
+        ]
+    }
+
     fn arbitrary_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -382,6 +418,11 @@ mod tests {
             // And what it renders to is valid ADF again.
             let again = from_markdown(&to_markdown(&adf));
             assert_valid(&again, &markdown);
+        }
+
+        #[test]
+        fn generated_constructs_round_trip_stably(pieces in prop::collection::vec(construct(), 0..12)) {
+            assert_stable(&pieces.concat(), "generated");
         }
 
         #[test]

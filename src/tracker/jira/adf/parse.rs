@@ -551,6 +551,16 @@ impl Builder {
         match frame {
             Frame::Paragraph(inlines) => self.add_block(paragraph(inlines)),
             Frame::Heading(level, inlines) => {
+                // A setext heading may hold a hard break; Markdown headings
+                // written back are one line, so it becomes a space.
+                let mut flat = Inlines::default();
+                for inline in inlines.0 {
+                    match inline {
+                        Inline::Text { text, marks } => flat.push_text(&text, &marks),
+                        Inline::Break => flat.push_text(" ", &[]),
+                    }
+                }
+                let inlines = flat;
                 if parent == Kind::Doc {
                     let mut node = json!({"type": "heading", "attrs": {"level": level}});
                     let content = inlines.into_json();

@@ -975,11 +975,20 @@ fn inline_markdown(atoms: &[Atom], ctx: Ctx) -> String {
             }
             AtomKind::Code(t) | AtomKind::Raw(t) => ("", t.as_str(), ""),
         };
+        let wanted = atom.marks.delims();
         if core.is_empty() {
+            // Marks the whitespace does not carry end before it; otherwise
+            // `_a_ _b_` would come back as one `_a b_`.
+            if let Some(k) = stack.iter().position(|d| !wanted.contains(d)) {
+                while stack.len() > k {
+                    if let Some(d) = stack.pop() {
+                        toks.push(Tok::Close(d));
+                    }
+                }
+            }
             pending_ws.push_str(lead);
             continue;
         }
-        let wanted = atom.marks.delims();
         if let Some(k) = stack.iter().position(|d| !wanted.contains(d)) {
             while stack.len() > k {
                 if let Some(d) = stack.pop() {
@@ -1066,11 +1075,20 @@ fn write_tokens(mut toks: Vec<Tok>, ctx: Ctx) -> String {
             Tok::Open(Delim::Em) => open_ems.push(i),
             Tok::Close(Delim::Em) => {
                 if let Some(o) = open_ems.pop() {
-                    let before = o.checked_sub(1).and_then(|p| edge_char(&toks[p], true));
-                    let after = toks.get(i + 1).and_then(|t| edge_char(t, false));
-                    if before.is_some_and(char::is_alphanumeric)
-                        || after.is_some_and(char::is_alphanumeric)
-                    {
+                    let before = o.checked_sub(1).map(|p| &toks[p]);
+                    let after = toks.get(i + 1);
+                    // Next to a word `_` cannot open or close; next to `**`
+                    // the two runs merge into `***`, which CommonMark reads
+                    // correctly where `**_` fails its flanking rules.
+                    let wants_star = |tok: Option<&Tok>, last: bool| {
+                        matches!(
+                            tok,
+                            Some(Tok::Open(Delim::Strong) | Tok::Close(Delim::Strong))
+                        ) || tok
+                            .and_then(|t| edge_char(t, last))
+                            .is_some_and(char::is_alphanumeric)
+                    };
+                    if wants_star(before, true) || wants_star(after, false) {
                         em_char[o] = '*';
                         em_char[i] = '*';
                     }
