@@ -2,3 +2,4 @@
 //! Center (REST v2, wiki-markup bodies, bearer personal access token).
 
 pub mod adf;
+pub mod wiki;
