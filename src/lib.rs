@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod output;
 pub mod paths;
+pub mod pty;
 pub mod store;
 pub mod tracker;
 

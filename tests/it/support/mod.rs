@@ -2,3 +2,5 @@
 //! fake servers (Jira, the OpenAI Responses API) the tests start on
 //! 127.0.0.1.
 #![allow(dead_code)]
+
+pub mod tmux;

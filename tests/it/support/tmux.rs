@@ -1,0 +1,124 @@
+//! A private tmux server with one fixed-size window: a real terminal for
+//! tests of the passthrough PTY. Every server has its own socket in a
+//! temporary folder and is killed when the guard drops, even on failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// How long `wait_for` waits before failing the test with the screen.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// A running tmux server; the pane runs `sh`.
+pub struct Tmux {
+    socket: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Starts a server whose only window is `cols` x `rows`.
+    pub fn start(cols: u16, rows: u16) -> Tmux {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tmux = Tmux {
+            socket: dir.path().join("sock"),
+            dir,
+        };
+        let out = tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+            "env PS1='$ ' sh",
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        tmux
+    }
+
+    /// A folder that lives as long as the server, for test files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// Types `keys` literally.
+    pub fn type_text(&self, keys: &str) {
+        let out = self.run(&["send-keys", "-l", keys]);
+        assert!(out.status.success(), "tmux send-keys: {out:?}");
+    }
+
+    /// Presses a named key (`Enter`, `C-d`...).
+    pub fn press(&self, key: &str) {
+        let out = self.run(&["send-keys", key]);
+        assert!(out.status.success(), "tmux send-keys: {out:?}");
+    }
+
+    /// Types a shell line and presses Enter.
+    pub fn line(&self, text: &str) {
+        self.type_text(text);
+        self.press("Enter");
+    }
+
+    /// The pane's visible text.
+    pub fn screen(&self) -> String {
+        let out = self.run(&["capture-pane", "-p"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pane's terminal device (for `stty -F`).
+    pub fn pane_tty(&self) -> String {
+        let out = self.run(&["display-message", "-p", "#{pane_tty}"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Resizes the window.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let out = self.run(&[
+            "resize-window",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+        ]);
+        assert!(out.status.success(), "tmux resize-window: {out:?}");
+    }
+
+    /// Polls the screen until `ready` holds; fails with the screen after
+    /// [`DEADLINE`].
+    pub fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the screen contains `text`.
+    pub fn wait_for_text(&self, text: &str) -> String {
+        self.wait_for(text, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
