@@ -3,7 +3,7 @@
 //! The CLI layer (`commands`) turns these into one readable line, a hint on
 //! what to do, and an exit code.
 
-use crate::{config, credentials, paths, store, tracker};
+use crate::{config, credentials, paths, pty, store, tracker};
 
 /// Any error a csm library call can return.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,9 @@ pub enum Error {
     /// A ticket key is malformed.
     #[error(transparent)]
     Key(#[from] tracker::key::KeyError),
+    /// The child could not be run behind the passthrough PTY.
+    #[error(transparent)]
+    Pty(#[from] pty::PtyError),
 }
 
 /// The library's result type.

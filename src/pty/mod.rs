@@ -241,10 +241,7 @@ fn spawn_pty(
         .as_raw_fd()
         .ok_or_else(|| PtyError::Open("the PTY master has no descriptor".to_owned()))?;
     let reader = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
-    let writer = pair
-        .master
-        .take_writer()
-        .map_err(|e| PtyError::Open(format!("{e:#}")))?;
+    let writer = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
     let waker = Waker::new().map_err(io_err("cannot create a pipe"))?;
     let (wake_out, wake_in) = (waker.watch(), waker.watch());
     session.waker = Some(waker);

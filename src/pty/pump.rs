@@ -1,7 +1,6 @@
 //! The threads that move bytes: PTY → stdout (plus the observer), stdin →
 //! PTY, and SIGWINCH → resize.
 
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -69,10 +68,11 @@ pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<O
     }
 }
 
-/// Copies the user's keys to the child. Stops on a wake or on stdin EOF;
-/// after EOF it keeps the writer (whose drop would type an EOF character
-/// into the child) until the wake.
-pub(crate) fn input(mut writer: Box<dyn Write + Send>, wake: Arc<OwnedFd>) {
+/// Copies the user's keys to the child until a wake, stdin EOF or a write
+/// error. Writes go to a plain duplicate of the master: portable-pty's own
+/// writer types a newline and EOF into the PTY when dropped, which would
+/// be echoed back into the output after the child has gone.
+pub(crate) fn input(master: OwnedFd, wake: Arc<OwnedFd>) {
     let mut buf = [0u8; 8 * 1024];
     let stdin = libc::STDIN_FILENO;
     loop {
@@ -84,18 +84,16 @@ pub(crate) fn input(mut writer: Box<dyn Write + Send>, wake: Arc<OwnedFd>) {
             continue;
         }
         match fdio::read(stdin, &mut buf) {
-            Ok(0) => break,
+            Ok(0) => return,
             Ok(n) => {
-                if writer.write_all(&buf[..n]).is_err() || writer.flush().is_err() {
-                    break;
+                if fdio::write_all(master.as_raw_fd(), &buf[..n]).is_err() {
+                    return;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => break,
+            Err(_) => return,
         }
     }
-    let mut fds = [readable(wake.as_raw_fd())];
-    let _ = fdio::poll(&mut fds, -1);
 }
 
 /// Applies coalesced SIGWINCH bursts to the PTY; ends when the signal

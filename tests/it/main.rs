@@ -8,5 +8,6 @@ mod doctor;
 mod output;
 mod sessions;
 mod start_resume;
+mod pty;
 mod support;
 mod ticket;

@@ -1,0 +1,59 @@
+//! Runs a command behind csm's passthrough PTY: the stand-in for
+//! `csm` + `codex` in tests and benchmarks.
+//!
+//! `cargo run --example pty_passthrough -- CMD ARGS...`
+//!
+//! `CSM_FORCE_PTY=1` uses the PTY even without a terminal (benchmarks).
+//! `CSM_OBSERVE_FILE=path` appends every output chunk the observer sees
+//! to `path` (tests compare it with stdout).
+//! Exits with the child's code (`128 + signal` for a killed child).
+
+use csm::pty::{self, Command, PtyOptions};
+
+fn main() {
+    let mut argv = std::env::args_os().skip(1);
+    let Some(program) = argv.next() else {
+        eprintln!("usage: pty_passthrough CMD [ARGS...]");
+        std::process::exit(2);
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            eprintln!("pty_passthrough: no working folder: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cmd = Command {
+        program,
+        args: argv.collect(),
+        cwd,
+        env: std::env::vars_os().collect(),
+    };
+    let opts = PtyOptions {
+        force_pty: std::env::var_os("CSM_FORCE_PTY").is_some_and(|v| v == "1"),
+        observer: observer(),
+    };
+    match pty::run(&cmd, opts) {
+        Ok(exit) => std::process::exit(exit.code()),
+        Err(e) => {
+            eprintln!("pty_passthrough: {e}");
+            std::process::exit(127);
+        }
+    }
+}
+
+/// An observer writing to `$CSM_OBSERVE_FILE`, if set.
+fn observer() -> Option<pty::Observer> {
+    let path = std::env::var_os("CSM_OBSERVE_FILE")?;
+    let mut file = match std::fs::File::create(&path) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("pty_passthrough: cannot create the observer file: {e}");
+            std::process::exit(2);
+        }
+    };
+    Some(Box::new(move |chunk: &[u8]| {
+        use std::io::Write;
+        let _ = file.write_all(chunk);
+    }))
+}
