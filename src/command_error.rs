@@ -93,6 +93,7 @@ impl From<Error> for CommandError {
             Error::Tracker(e) => e.into(),
             Error::Key(e) => CommandError::usage(e.to_string()),
             Error::Paths(e) => CommandError::failure(e.to_string()),
+            Error::Pty(e) => CommandError::failure(e.to_string()),
         }
     }
 }

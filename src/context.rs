@@ -6,12 +6,15 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use crate::command_error::CommandError;
-use crate::config::{Locations, Resolved, TrackerChoice};
+use std::sync::{Arc, Mutex};
+
+use crate::config::{Deployment, Locations, Resolved, TrackerChoice};
 use crate::credentials::Credentials;
 use crate::output::Output;
 use crate::paths::{self, Dirs};
 use crate::store::Store;
 use crate::tracker::Tracker;
+use crate::tracker::jira::{self, JiraTracker};
 use crate::tracker::local::LocalTracker;
 
 /// The shared state of one run of csm.
@@ -80,11 +83,69 @@ impl Context {
                     config.local.statuses.clone(),
                 )?))
             }
-            TrackerChoice::Jira => Err(CommandError::usage(
-                "the Jira tracker is not available in this build",
-            )
-            .hint("set [tracker] kind = \"local\"")),
+            TrackerChoice::Jira => Ok(Box::new(self.jira()?)),
         }
+    }
+
+    /// The configured Jira site, with its token.
+    pub fn jira(&self) -> Result<JiraTracker, CommandError> {
+        let config = &self.config()?.config;
+        let jira = &config.jira;
+        let url = jira.url.clone().ok_or_else(|| {
+            CommandError::usage("the tracker is jira but no [jira] url is set")
+                .hint("set [jira] url in the config, or CSM_JIRA_URL")
+        })?;
+        let account = self.jira_account()?;
+        let (token, _) = self
+            .credentials()
+            .resolve(&account, jira.token_command.as_deref(), &env_var)?
+            .ok_or_else(|| {
+                CommandError::new(
+                    crate::command_error::ExitKind::Auth,
+                    format!("no token for {} on {}", account.user, account.site),
+                )
+                .hint("run `csm auth login`, or set CSM_JIRA_TOKEN")
+            })?;
+        let deployment = jira.deployment.map(|d| match d {
+            Deployment::Cloud => jira::Deployment::Cloud,
+            Deployment::Datacenter => jira::Deployment::DataCenter,
+        });
+        let auth = match (deployment, &jira.email) {
+            (Some(jira::Deployment::DataCenter), _) | (None, None) => jira::Auth::Bearer { token },
+            (_, Some(email)) => jira::Auth::Basic {
+                email: email.clone(),
+                token,
+            },
+            (Some(jira::Deployment::Cloud), None) => {
+                return Err(CommandError::usage("Jira Cloud needs your account e-mail")
+                    .hint("set [jira] email, or CSM_JIRA_EMAIL"));
+            }
+        };
+        let cache: Arc<dyn jira::FieldCache> = Arc::new(Mutex::new(self.store()?));
+        Ok(JiraTracker::new(
+            jira::JiraSettings {
+                url,
+                deployment,
+                ac_field: jira.ac_field.clone(),
+                project: jira.project.clone(),
+                limits: jira::limits(jira.timeout_secs, jira.max_attempts),
+            },
+            auth,
+            cache,
+        )?)
+    }
+
+    /// The Jira account the configuration names.
+    pub fn jira_account(&self) -> Result<crate::credentials::Account, CommandError> {
+        let jira = &self.config()?.config.jira;
+        let site = jira.url.clone().ok_or_else(|| {
+            CommandError::usage("no Jira site is configured")
+                .hint("set [jira] url in the config (or CSM_JIRA_URL)")
+        })?;
+        Ok(crate::credentials::Account {
+            site: site.trim_end_matches('/').to_string(),
+            user: jira.email.clone().unwrap_or_else(|| "token".into()),
+        })
     }
 
     /// The tracker a session was recorded with (its `Tracker::id`), when

@@ -133,6 +133,11 @@ pub fn checks(ctx: &Context) -> Vec<Check> {
     });
     if let Some(resolved) = config {
         out.push(credentials_check(ctx, resolved));
+        if resolved.config.tracker.kind == TrackerChoice::Jira
+            && out.last().is_some_and(|c| c.state == State::Ok)
+        {
+            out.extend(jira_checks(ctx, resolved));
+        }
     }
     out.push(codex_check(config));
     out
@@ -195,6 +200,89 @@ fn credentials_check(ctx: &Context, resolved: &Resolved) -> Check {
             )
         }
     }
+}
+
+fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
+    let tracker = match ctx.jira() {
+        Ok(t) => t,
+        Err(e) => {
+            let fix = e.hints.first().cloned().unwrap_or_default();
+            return vec![Check::fail("jira", e.message, fix)];
+        }
+    };
+    let report = match tracker.report() {
+        Ok(r) => r,
+        Err(e) => {
+            let e = CommandError::from(e);
+            let fix = e.hints.first().cloned().unwrap_or_default();
+            return vec![Check::fail("jira", e.message, fix)];
+        }
+    };
+    let kind = match report.deployment {
+        crate::tracker::jira::Deployment::Cloud => "Jira Cloud",
+        crate::tracker::jira::Deployment::DataCenter => "Jira Data Center",
+    };
+    let site = resolved.config.jira.url.clone().unwrap_or_default();
+    let mut out = vec![Check::ok(
+        "jira",
+        format!("{kind} at {site}, signed in as {}", report.user),
+    )];
+    out.push(match &report.ac_field {
+        Some(id) => Check::ok(
+            "criteria field",
+            format!("\"{}\" is {id}", resolved.config.jira.ac_field),
+        ),
+        None => Check {
+            name: "criteria field",
+            state: State::Warn,
+            detail: format!(
+                "no field named \"{}\"; criteria are read from the description",
+                resolved.config.jira.ac_field
+            ),
+            fix: Some("set [jira] ac_field to your field's name or id".into()),
+        },
+    });
+    let workflow = &resolved.config.workflow;
+    let Some(project) = &resolved.config.jira.project else {
+        return out;
+    };
+    out.push(match tracker.project_statuses(project) {
+        Ok(statuses) => {
+            let missing: Vec<&String> = [&workflow.start_status, &workflow.done_status]
+                .into_iter()
+                .filter(|s| !statuses.iter().any(|x| x.eq_ignore_ascii_case(s)))
+                .collect();
+            if missing.is_empty() {
+                Check::ok(
+                    "workflow",
+                    format!(
+                        "\"{}\" and \"{}\" exist in {project}",
+                        workflow.start_status, workflow.done_status
+                    ),
+                )
+            } else {
+                Check::fail(
+                    "workflow",
+                    format!(
+                        "{project} has no status {} (it has: {})",
+                        missing
+                            .iter()
+                            .map(|m| format!("\"{m}\""))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        statuses.join(", ")
+                    ),
+                    "set [workflow] start_status / done_status to statuses of your workflow",
+                )
+            }
+        }
+        Err(e) => Check::fail(
+            "workflow",
+            CommandError::from(e).message,
+            "check [jira] project",
+        ),
+    });
+    out
 }
 
 fn codex_check(config: Option<&Resolved>) -> Check {

@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
+use super::markdown::{list_items, one_line};
 use super::{
     Comment, NewTicket, Query, Ticket, TicketKey, TicketUpdate, Tracker, TrackerError, TrackerKind,
     Transition, key,
@@ -724,60 +725,6 @@ fn split_sections(body: &str) -> Vec<Section> {
     sections
 }
 
-/// The top-level list items of a section, one line each, with their
-/// checkbox state.
-fn list_items(section: &str) -> Vec<(String, bool)> {
-    let mut items = Vec::new();
-    let mut depth = 0usize;
-    let mut current: Option<(String, bool)> = None;
-    for event in Parser::new_ext(section, Options::ENABLE_TASKLISTS) {
-        match event {
-            Event::Start(Tag::Item) => {
-                depth += 1;
-                if depth == 1 {
-                    current = Some((String::new(), false));
-                }
-            }
-            Event::End(TagEnd::Item) => {
-                if depth == 1
-                    && let Some((text, done)) = current.take()
-                {
-                    let text = one_line(&text);
-                    if !text.is_empty() {
-                        items.push((text, done));
-                    }
-                }
-                depth = depth.saturating_sub(1);
-            }
-            Event::TaskListMarker(done) if depth == 1 => {
-                if let Some((_, d)) = current.as_mut() {
-                    *d = done;
-                }
-            }
-            Event::Text(t) => push_text(&mut current, depth, &t),
-            Event::Code(t) => push_text(&mut current, depth, &format!("`{t}`")),
-            Event::SoftBreak | Event::HardBreak => push_text(&mut current, depth, " "),
-            Event::Start(Tag::Emphasis) | Event::End(TagEnd::Emphasis) => {
-                push_text(&mut current, depth, "*")
-            }
-            Event::Start(Tag::Strong) | Event::End(TagEnd::Strong) => {
-                push_text(&mut current, depth, "**")
-            }
-            Event::Start(Tag::List(_)) if depth >= 1 => push_text(&mut current, depth, " "),
-            _ => {}
-        }
-    }
-    items
-}
-
-fn push_text(current: &mut Option<(String, bool)>, depth: usize, text: &str) {
-    if depth >= 1
-        && let Some((buf, _)) = current.as_mut()
-    {
-        buf.push_str(text);
-    }
-}
-
 /// The `### heading` blocks of the Notes section: (heading text, body).
 fn h3_blocks(section: &str) -> Vec<(String, String)> {
     let mut heads: Vec<(usize, usize, String)> = Vec::new();
@@ -830,10 +777,6 @@ fn demote_headings(body: &str) -> String {
         out.insert_str(at, &"#".repeat(n));
     }
     out
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn now() -> String {

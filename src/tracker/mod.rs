@@ -11,6 +11,7 @@
 pub mod jira;
 pub mod key;
 pub mod local;
+pub mod markdown;
 
 use serde::{Deserialize, Serialize};
 
