@@ -64,11 +64,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             "add testable criteria (`csm draft-ticket {key}` or your tracker), or pass --force"
         )));
     }
-    let store = ctx.store()?;
-    let existing = store.sessions_for_ticket(key.as_str())?;
+    // A dry run must not even create the store.
+    let store = if args.dry_run {
+        None
+    } else {
+        Some(ctx.store()?)
+    };
+    let existing = match &store {
+        Some(s) => s.sessions_for_ticket(key.as_str())?,
+        None => Vec::new(),
+    };
     if let Some(last) = existing.last()
         && !args.new
-        && !args.dry_run
     {
         if std::io::stdin().is_terminal() && ask_resume(&key)? {
             return super::resume::resume_session(ctx, &key, last, false);
@@ -114,6 +121,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         return Ok(());
     }
 
+    let Some(store) = store else {
+        return Ok(());
+    };
     // Record first: whatever happens next, the link is not lost.
     let snapshot = serde_json::to_value(&ticket).ok();
     let session_id = store.insert_session(&NewSession {

@@ -9,6 +9,7 @@ mod jira;
 mod output;
 mod pty;
 mod sessions;
+mod start_checks;
 mod start_resume;
 mod support;
 mod ticket;
