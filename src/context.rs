@@ -170,15 +170,21 @@ impl Context {
         directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
     }
 
-    /// The `codex` program, found and version-checked.
-    pub fn codex(&self) -> Result<crate::codex::Found, CommandError> {
+    /// The `codex` program: found and version-checked, or, with
+    /// `run_it = false` (dry runs), only found, because even
+    /// `codex --version` writes into `$CODEX_HOME`.
+    pub fn codex(&self, run_it: bool) -> Result<PathBuf, CommandError> {
         let explicit = self.config()?.config.codex.bin.clone();
-        crate::codex::discover(explicit.as_deref(), env_var("CSM_CODEX_BIN").as_deref()).map_err(
-            |e| {
-                let fix = e.fix();
-                CommandError::failure(e.to_string()).hint(fix)
-            },
-        )
+        let env_bin = env_var("CSM_CODEX_BIN");
+        let found = if run_it {
+            crate::codex::discover(explicit.as_deref(), env_bin.as_deref()).map(|f| f.path)
+        } else {
+            crate::codex::discovery::locate(explicit.as_deref(), env_bin.as_deref())
+        };
+        found.map_err(|e| {
+            let fix = e.fix();
+            CommandError::failure(e.to_string()).hint(fix)
+        })
     }
 
     /// Codex's home folder.

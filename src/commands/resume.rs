@@ -92,7 +92,7 @@ pub fn resume_session(
         _ => None,
     };
 
-    let codex = ctx.codex()?;
+    let codex = ctx.codex(!dry_run)?;
     let settings = Settings::from_json(&session.settings);
     let notify = ctx.notify_argv();
     let extra: Vec<std::ffi::OsString> = ctx
@@ -105,7 +105,7 @@ pub fn resume_session(
         .collect();
     let command = CodexCommand::resume(
         &Invocation {
-            program: &codex.path,
+            program: &codex,
             settings: &settings,
             cwd: &session.folder,
             prompt: prompt.as_deref(),

@@ -88,7 +88,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .hint("or start another one with `csm start --new`"));
     }
 
-    let codex = ctx.codex()?;
+    let codex = ctx.codex(!args.dry_run)?;
     let data = StartData::new(&ticket, crate::git::branch(&folder));
     let prompt = ctx
         .template_dirs(&folder)
@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .collect();
     let command = CodexCommand::launch(
         &Invocation {
-            program: &codex.path,
+            program: &codex,
             settings: &settings,
             cwd: &folder,
             prompt: Some(&prompt),

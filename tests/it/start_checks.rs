@@ -46,7 +46,12 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn dry_run_prints_prompt_and_command_and_changes_nothing() {
     let env = local_env();
     let before_work = snapshot(env.work());
-    let before_home = snapshot(&env.home());
+    let no_logs = |v: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        v.into_iter()
+            .filter(|(p, _)| !p.contains("/.local/state/csm/logs/"))
+            .collect()
+    };
+    let before_home = no_logs(snapshot(&env.home()));
     let run = env
         .run(&["start", "CSM-1", "--dry-run", "-s", "effort=high"])
         .ok();
@@ -70,10 +75,7 @@ fn dry_run_prints_prompt_and_command_and_changes_nothing() {
     );
     assert!(command.contains("\"hook\", \"notify\"]"), "{command}");
     assert_eq!(snapshot(env.work()), before_work, "the ticket is untouched");
-    let after_home: Vec<_> = snapshot(&env.home())
-        .into_iter()
-        .filter(|(p, _)| !p.contains("/.local/state/csm/logs/"))
-        .collect();
+    let after_home = no_logs(snapshot(&env.home()));
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
     assert_eq!(
         names(&after_home),
