@@ -241,6 +241,9 @@ fn spawn_pty(
         .as_raw_fd()
         .ok_or_else(|| PtyError::Open("the PTY master has no descriptor".to_owned()))?;
     let reader = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
+    // Shared by all duplicates: the output pump drains without polling
+    // each chunk, and the input pump's writes wait out EAGAIN in poll.
+    fdio::set_nonblocking(master_fd).map_err(io_err("cannot set up the PTY"))?;
     let writer = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
     let waker = Waker::new().map_err(io_err("cannot create a pipe"))?;
     let (wake_out, wake_in) = (waker.watch(), waker.watch());

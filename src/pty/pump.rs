@@ -46,24 +46,28 @@ pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<O
         if fds[0].revents == 0 {
             continue;
         }
-        let n = match fdio::read(master.as_raw_fd(), &mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            // EIO: every slave handle is closed, the normal end of output.
-            Err(_) => break,
-        };
-        let chunk = &buf[..n];
-        // A dead stdout (terminal gone) must not stop the copy: the child
-        // would block on a full PTY and never exit.
-        if stdout_ok && fdio::write_all(libc::STDOUT_FILENO, chunk).is_err() {
-            stdout_ok = false;
-        }
-        if let Some(watcher) = observer.as_mut()
-            && catch_unwind(AssertUnwindSafe(|| watcher(chunk))).is_err()
-        {
-            observer = None;
-            term::reassert_raw();
+        // The master is non-blocking: read until it runs dry, so a flood
+        // costs one read per chunk rather than a poll and a read.
+        loop {
+            let n = match fdio::read(master.as_raw_fd(), &mut buf) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // EIO: every slave handle is closed, the normal end of output.
+                Err(_) => return,
+            };
+            let chunk = &buf[..n];
+            // A dead stdout (terminal gone) must not stop the copy: the
+            // child would block on a full PTY and never exit.
+            if stdout_ok && fdio::write_all(libc::STDOUT_FILENO, chunk).is_err() {
+                stdout_ok = false;
+            }
+            if let Some(watcher) = observer.as_mut()
+                && catch_unwind(AssertUnwindSafe(|| watcher(chunk))).is_err()
+            {
+                observer = None;
+                term::reassert_raw();
+            }
         }
     }
 }
