@@ -129,6 +129,11 @@ pub fn run(cmd: &Command, opts: PtyOptions) -> Result<Exit, PtyError> {
 /// Starts `cmd` behind the passthrough (or with inherited stdio when not on
 /// a terminal) and returns at once; the terminal is restored when the
 /// [`Session`] is waited for or dropped, including during a panic.
+///
+/// csm's SIGTERM/SIGHUP/SIGINT/SIGQUIT handling is taken over while the
+/// session lives, and those signals are not restored to their default
+/// action afterwards (signal-hook cannot): exit soon after the session, as
+/// csm does.
 pub fn spawn(cmd: &Command, opts: PtyOptions) -> Result<Session, PtyError> {
     let program = cmd.program.to_string_lossy().into_owned();
     if !cmd.cwd.is_dir() {
