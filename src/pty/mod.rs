@@ -218,7 +218,7 @@ fn spawn_pty(
         builder.env(key, value);
     }
     builder.cwd(&cmd.cwd);
-    let child = pair
+    let mut child = pair
         .slave
         .spawn_command(builder)
         .map_err(|e| PtyError::Spawn {
@@ -229,6 +229,7 @@ fn spawn_pty(
     // and the output pump would never see EIO.
     drop(pair.slave);
     let Some(pid) = child.process_id() else {
+        let _ = child.kill();
         return Err(PtyError::Spawn {
             program: program.to_owned(),
             reason: "the child has no process id".to_owned(),
