@@ -6,6 +6,7 @@
 //! `CSM_FORCE_PTY=1` uses the PTY even without a terminal (benchmarks).
 //! `CSM_OBSERVE_FILE=path` appends every output chunk the observer sees
 //! to `path` (tests compare it with stdout).
+//! `CSM_PANIC_AFTER_SPAWN=1` panics while the child runs (tests).
 //! Exits with the child's code (`128 + signal` for a killed child).
 
 use csm::pty::{self, Command, PtyOptions};
@@ -33,6 +34,13 @@ fn main() {
         force_pty: std::env::var_os("CSM_FORCE_PTY").is_some_and(|v| v == "1"),
         observer: observer(),
     };
+    if std::env::var_os("CSM_PANIC_AFTER_SPAWN").is_some() {
+        // For tests: a caller that panics while the child runs must still
+        // leave the terminal as it found it, and the child ended.
+        let _session = pty::spawn(&cmd, opts);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        panic!("panic while the child runs");
+    }
     match pty::run(&cmd, opts) {
         Ok(exit) => std::process::exit(exit.code()),
         Err(e) => {

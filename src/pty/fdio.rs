@@ -85,6 +85,17 @@ pub(crate) fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// Makes reads and writes on `fd` (and on every duplicate of it) return
+/// EAGAIN instead of blocking.
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL only change the descriptor's status flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A pipe whose read end turns readable, for good, once `wake` is called:
 /// every pump polls it next to its own descriptor.
 #[derive(Debug)]

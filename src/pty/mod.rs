@@ -129,6 +129,11 @@ pub fn run(cmd: &Command, opts: PtyOptions) -> Result<Exit, PtyError> {
 /// Starts `cmd` behind the passthrough (or with inherited stdio when not on
 /// a terminal) and returns at once; the terminal is restored when the
 /// [`Session`] is waited for or dropped, including during a panic.
+///
+/// csm's SIGTERM/SIGHUP/SIGINT/SIGQUIT handling is taken over while the
+/// session lives, and those signals are not restored to their default
+/// action afterwards (signal-hook cannot): exit soon after the session, as
+/// csm does.
 pub fn spawn(cmd: &Command, opts: PtyOptions) -> Result<Session, PtyError> {
     let program = cmd.program.to_string_lossy().into_owned();
     if !cmd.cwd.is_dir() {
@@ -213,7 +218,7 @@ fn spawn_pty(
         builder.env(key, value);
     }
     builder.cwd(&cmd.cwd);
-    let child = pair
+    let mut child = pair
         .slave
         .spawn_command(builder)
         .map_err(|e| PtyError::Spawn {
@@ -224,6 +229,7 @@ fn spawn_pty(
     // and the output pump would never see EIO.
     drop(pair.slave);
     let Some(pid) = child.process_id() else {
+        let _ = child.kill();
         return Err(PtyError::Spawn {
             program: program.to_owned(),
             reason: "the child has no process id".to_owned(),
@@ -241,6 +247,9 @@ fn spawn_pty(
         .as_raw_fd()
         .ok_or_else(|| PtyError::Open("the PTY master has no descriptor".to_owned()))?;
     let reader = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
+    // Shared by all duplicates: the output pump drains without polling
+    // each chunk, and the input pump's writes wait out EAGAIN in poll.
+    fdio::set_nonblocking(master_fd).map_err(io_err("cannot set up the PTY"))?;
     let writer = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
     let waker = Waker::new().map_err(io_err("cannot create a pipe"))?;
     let (wake_out, wake_in) = (waker.watch(), waker.watch());

@@ -23,8 +23,8 @@ const DRAIN_QUIET_MS: libc::c_int = 100;
 /// shows each chunk to the observer. Ends at EOF/EIO on the master (the
 /// child side closed) or once draining after a wake goes quiet.
 pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<Observer>) {
-    // 64 KiB: the PTY hands out at most a few KiB per read, so this never
-    // limits a burst, and it is the only buffer the proxy holds.
+    // 64 KiB gathered from several tty reads per write; the only buffer
+    // the proxy holds.
     let mut buf = vec![0u8; 64 * 1024];
     let mut draining = false;
     let mut stdout_ok = true;
@@ -46,24 +46,49 @@ pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<O
         if fds[0].revents == 0 {
             continue;
         }
-        let n = match fdio::read(master.as_raw_fd(), &mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            // EIO: every slave handle is closed, the normal end of output.
-            Err(_) => break,
-        };
-        let chunk = &buf[..n];
-        // A dead stdout (terminal gone) must not stop the copy: the child
-        // would block on a full PTY and never exit.
-        if stdout_ok && fdio::write_all(libc::STDOUT_FILENO, chunk).is_err() {
-            stdout_ok = false;
-        }
-        if let Some(watcher) = observer.as_mut()
-            && catch_unwind(AssertUnwindSafe(|| watcher(chunk))).is_err()
-        {
-            observer = None;
-            term::reassert_raw();
+        // The master is non-blocking: read until it runs dry or the buffer
+        // fills, then write once. A flood costs one write per 64 KiB
+        // instead of a poll, a read and a write per 4 KiB tty chunk; a
+        // keystroke's echo still goes out at once, since the read after it
+        // finds nothing.
+        loop {
+            let mut filled = 0;
+            let mut ended = false;
+            while filled < buf.len() {
+                match fdio::read(master.as_raw_fd(), &mut buf[filled..]) {
+                    Ok(0) => {
+                        ended = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // EIO: every slave handle is closed, the normal end.
+                    Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            let chunk = &buf[..filled];
+            if !chunk.is_empty() {
+                // A dead stdout (terminal gone) must not stop the copy: the
+                // child would block on a full PTY and never exit.
+                if stdout_ok && fdio::write_all(libc::STDOUT_FILENO, chunk).is_err() {
+                    stdout_ok = false;
+                }
+                if let Some(watcher) = observer.as_mut()
+                    && catch_unwind(AssertUnwindSafe(|| watcher(chunk))).is_err()
+                {
+                    observer = None;
+                    term::reassert_raw();
+                }
+            }
+            if ended {
+                return;
+            }
+            if filled < buf.len() {
+                break;
+            }
         }
     }
 }

@@ -75,16 +75,16 @@ fn child_sees_initial_size_then_resizes() {
     tmux.wait_for_text("rc=0");
 }
 
-/// Runs `child` behind the passthrough between two `stty -a` snapshots,
-/// lets `act` end it, and checks the terminal came back as it was.
-fn assert_restored(child: &str, act: impl FnOnce(&Tmux), rc: &str) {
+/// Runs `line` (from [`run_line`]) between two `stty -a` snapshots, lets
+/// `act` end it, and checks the terminal came back as it was.
+fn assert_restored(line: String, act: impl FnOnce(&Tmux), rc: &str) {
     let tmux = Tmux::start(80, 24);
     let before = tmux.dir().join("before");
     let after = tmux.dir().join("after");
     tmux.line(&format!(
         "stty -a > {}; {}; stty -a > {}; echo DONE",
         quote(&before.display().to_string()),
-        run_line(child),
+        line,
         quote(&after.display().to_string()),
     ));
     act(&tmux);
@@ -134,7 +134,7 @@ fn number_after(tmux: &Tmux, tag: &str) -> String {
 #[test]
 fn terminal_restored_after_normal_exit() {
     assert_restored(
-        "echo STARTED; read x",
+        run_line("echo STARTED; read x"),
         |tmux| {
             tmux.wait_for_text("STARTED");
             assert_raw_now(tmux);
@@ -147,7 +147,7 @@ fn terminal_restored_after_normal_exit() {
 #[test]
 fn terminal_restored_after_child_is_killed() {
     assert_restored(
-        "echo PID:$$; exec sleep 30",
+        run_line("echo PID:$$; exec sleep 30"),
         |tmux| {
             let pid = number_after(tmux, "PID:");
             assert_raw_now(tmux);
@@ -164,7 +164,7 @@ fn terminal_restored_after_child_is_killed() {
 #[test]
 fn terminal_restored_after_sigterm_to_passthrough() {
     assert_restored(
-        "echo PARENT:$PPID; exec sleep 30",
+        run_line("echo PARENT:$PPID; exec sleep 30"),
         |tmux| {
             let pid = number_after(tmux, "PARENT:");
             assert_raw_now(tmux);
@@ -176,6 +176,18 @@ fn terminal_restored_after_sigterm_to_passthrough() {
         },
         // SIGTERM forwarded to the child, whose death by it is the code.
         "rc=143",
+    );
+}
+
+#[test]
+fn terminal_restored_when_the_caller_panics() {
+    assert_restored(
+        format!("CSM_PANIC_AFTER_SPAWN=1 {}", run_line("exec sleep 30")),
+        |tmux| {
+            tmux.wait_for_text("panic while the child runs");
+        },
+        // Rust's exit code for a panicking main.
+        "rc=101",
     );
 }
 

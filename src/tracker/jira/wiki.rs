@@ -719,11 +719,25 @@ fn with_mark(marks: &[Value], mark: Value) -> Vec<Value> {
     out
 }
 
+fn hopeless(dead: &[(char, usize)], closer: char, from: usize) -> bool {
+    dead.iter().any(|&(c, at)| c == closer && from >= at)
+}
+
+fn give_up(dead: &mut Vec<(char, usize)>, closer: char, from: usize) {
+    if !dead.iter().any(|&(c, _)| c == closer) {
+        dead.push((closer, from));
+    }
+}
+
 /// Parses inline wiki markup. Recursion only happens inside a delimiter
 /// pair, and the nearest closer is always taken, so depth is bounded by the
 /// number of distinct delimiters.
 fn parse_inline(text: &str, marks: &[Value], out: &mut Vec<Value>) {
     let chars: Vec<char> = text.chars().collect();
+    // Where a search for each closer already failed: a later search for the
+    // same closer cannot succeed, and skipping it keeps a line full of
+    // unmatched openers linear.
+    let mut dead: Vec<(char, usize)> = Vec::new();
     let mut buf = String::new();
     let mut i = 0;
     while i < chars.len() {
@@ -753,23 +767,36 @@ fn parse_inline(text: &str, marks: &[Value], out: &mut Vec<Value>) {
             continue;
         }
         if c == '{' && chars.get(i + 1) == Some(&'{') {
-            let rest: String = chars[i + 2..].iter().collect();
-            if let Some(end) = rest.find("}}") {
+            let end = if hopeless(&dead, '}', i) {
+                None
+            } else {
+                (i + 2..chars.len().saturating_sub(1))
+                    .find(|&j| chars[j] == '}' && chars[j + 1] == '}')
+            };
+            if let Some(end) = end {
                 push_text(&buf, marks, out);
                 buf.clear();
-                let code = &rest[..end];
+                let code: String = chars[i + 2..end].iter().collect();
                 let mut code_marks = vec![json!({"type": "code"})];
                 code_marks.extend(marks.iter().filter(|m| node_type(m) == "link").cloned());
-                push_text(code, &code_marks, out);
-                i += 2 + code.chars().count() + 2;
+                push_text(&code, &code_marks, out);
+                i = end + 2;
                 continue;
             }
+            give_up(&mut dead, '}', i);
         }
         if c == '[' {
-            let close = chars[i + 1..]
-                .iter()
-                .position(|&x| x == ']')
-                .map(|p| p + i + 1);
+            let close = if hopeless(&dead, ']', i) {
+                None
+            } else {
+                chars[i + 1..]
+                    .iter()
+                    .position(|&x| x == ']')
+                    .map(|p| p + i + 1)
+            };
+            if close.is_none() {
+                give_up(&mut dead, ']', i);
+            }
             if let Some(close) = close {
                 let inner: String = chars[i + 1..close].iter().collect();
                 push_text(&buf, marks, out);
@@ -806,7 +833,7 @@ fn parse_inline(text: &str, marks: &[Value], out: &mut Vec<Value>) {
                 && chars
                     .get(i + 1)
                     .is_some_and(|n| !n.is_whitespace() && *n != c);
-            let closer = if opens {
+            let closer = if opens && !hopeless(&dead, c, i) {
                 (i + 2..chars.len()).find(|&j| {
                     chars[j] == c
                         && chars[j - 1] != '\\'
@@ -816,6 +843,9 @@ fn parse_inline(text: &str, marks: &[Value], out: &mut Vec<Value>) {
             } else {
                 None
             };
+            if opens && closer.is_none() {
+                give_up(&mut dead, c, i);
+            }
             if let Some(j) = closer {
                 push_text(&buf, marks, out);
                 buf.clear();
@@ -885,6 +915,14 @@ mod tests {
             wiki,
             "h1. Title\n\n*b* _e_ {{c}} -s- [t|http://u]\n\n* a\n** b\n\n# n\n\n{code:rust}\nx\n{code}\n\n{quote}\nq\n{quote}\n\n----\n\n||h||\n|c|"
         );
+    }
+
+    #[test]
+    fn unmatched_openers_stay_linear() {
+        // Quadratic scanning would take minutes here, not milliseconds.
+        let line = "*a _b [c {{d -e ".repeat(20_000);
+        let markdown = to_markdown(&line);
+        assert!(markdown.len() > line.len());
     }
 
     #[test]
