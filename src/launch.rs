@@ -45,6 +45,9 @@ pub struct Launch<'a> {
     pub command: &'a CodexCommand,
     /// Codex's home, to watch for the rollout; `None` when the id is known.
     pub capture_in: Option<PathBuf>,
+    /// Text the session's first prompt contains (the ticket key), to tell
+    /// apart sessions started in one folder at once.
+    pub prompt_marker: Option<String>,
     /// Called once, on the watcher thread, right after the id was stored
     /// (to mirror the link to the tracker).
     pub on_captured: Option<OnCaptured<'a>>,
@@ -83,13 +86,17 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
             let store_path = launch.store_path.to_path_buf();
             let session_id = launch.session_id;
             let on_captured = launch.on_captured;
+            let marker = launch.prompt_marker.clone();
             scope.spawn(move || {
                 capture(
                     codex_home,
                     &store_path,
                     session_id,
-                    since,
-                    &folder,
+                    Target {
+                        since,
+                        folder: &folder,
+                        marker: marker.as_deref(),
+                    },
                     &stop,
                     on_captured,
                 )
@@ -109,12 +116,18 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
 
 /// Watches for the session's rollout until found or Codex exits (then one
 /// last look), and stores the id as soon as it is seen.
+/// What identifies the rollout being waited for.
+struct Target<'a> {
+    since: SystemTime,
+    folder: &'a Path,
+    marker: Option<&'a str>,
+}
+
 fn capture(
     codex_home: &Path,
     store_path: &Path,
     session_id: i64,
-    since: SystemTime,
-    folder: &Path,
+    target: Target<'_>,
     stop: &AtomicBool,
     on_captured: Option<OnCaptured<'_>>,
 ) -> Option<String> {
@@ -122,9 +135,15 @@ fn capture(
     let owned = || store.owned_codex_ids().unwrap_or_default();
     loop {
         let stopping = stop.load(Ordering::Acquire);
-        if let Some(found) = rollout::scan_new(codex_home, since, folder, &owned())
-            .into_iter()
-            .next()
+        if let Some(found) = rollout::scan_new_matching(
+            codex_home,
+            target.since,
+            target.folder,
+            &owned(),
+            target.marker,
+        )
+        .into_iter()
+        .next()
         {
             let id = found.meta.id;
             match store.set_codex_session_id(session_id, &id) {

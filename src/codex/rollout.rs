@@ -129,13 +129,57 @@ fn same_folder(a: &Path, b: &Path) -> bool {
     a == b || canon(a) == canon(b)
 }
 
+/// How much of a rollout is read to find its first user message.
+const USER_MESSAGE_SCAN: u64 = 512 * 1024;
+
+/// Whether the rollout's first user message contains `needle` (`None`:
+/// not yet written, or unreadable).
+pub fn first_user_message_contains(path: &Path, needle: &str) -> Option<bool> {
+    let file = File::open(path).ok()?;
+    let reader = BufReader::new(file.take_limit(USER_MESSAGE_SCAN));
+    for line in reader.lines() {
+        let Ok(line) = line else { return None };
+        let Ok(line) = serde_json::from_str::<Line>(&line) else {
+            continue;
+        };
+        let p = &line.payload;
+        if line.kind == "response_item" && p["type"] == "message" && p["role"] == "user" {
+            let text: String = p["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["text"].as_str())
+                .collect();
+            // Codex puts its own context (AGENTS.md, environment) in user
+            // messages too; only the one that is the user's prompt counts.
+            if text.contains(needle) {
+                return Some(true);
+            }
+        }
+    }
+    None
+}
+
 /// Rollouts written since `since` whose folder is `folder` and whose id is
-/// not in `exclude`, oldest first.
+/// not in `exclude`, oldest first. With `needle`, only those whose first
+/// user message contains it (the ticket key of the prompt csm sent), so
+/// two sessions started in one folder at once cannot swap ids.
 pub fn scan_new(
     codex_home: &Path,
     since: SystemTime,
     folder: &Path,
     exclude: &HashSet<String>,
+) -> Vec<Rollout> {
+    scan_new_matching(codex_home, since, folder, exclude, None)
+}
+
+/// [`scan_new`] with a needle.
+pub fn scan_new_matching(
+    codex_home: &Path,
+    since: SystemTime,
+    folder: &Path,
+    exclude: &HashSet<String>,
+    needle: Option<&str>,
 ) -> Vec<Rollout> {
     let threshold = since.checked_sub(CLOCK_SLACK).unwrap_or(since);
     let mut found = Vec::new();
@@ -160,6 +204,11 @@ pub fn scan_new(
                 continue;
             };
             if exclude.contains(&meta.id) || !same_folder(&meta.cwd, folder) {
+                continue;
+            }
+            if let Some(n) = needle
+                && first_user_message_contains(&path, n) != Some(true)
+            {
                 continue;
             }
             found.push(Rollout {
@@ -372,6 +421,41 @@ mod tests {
             &stop,
         );
         assert_eq!(got.unwrap().meta.id, "aaa");
+    }
+
+    #[test]
+    fn two_sessions_in_one_folder_are_told_apart_by_their_prompt() {
+        let home = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let start = SystemTime::now();
+        let msg = |text: &str| {
+            serde_json::json!({"type": "response_item", "payload": {"type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": text}]}})
+            .to_string()
+                + "\n"
+        };
+        write_rollout(
+            home.path(),
+            "id-a",
+            work.path(),
+            &msg("You are working on ticket CSM-1"),
+        );
+        write_rollout(
+            home.path(),
+            "id-b",
+            work.path(),
+            &msg("You are working on ticket CSM-2"),
+        );
+        write_rollout(home.path(), "id-c", work.path(), "");
+        let none = HashSet::new();
+        let for_two =
+            scan_new_matching(home.path(), start, work.path(), &none, Some("ticket CSM-2"));
+        assert_eq!(for_two.len(), 1);
+        assert_eq!(for_two[0].meta.id, "id-b");
+        let for_one =
+            scan_new_matching(home.path(), start, work.path(), &none, Some("ticket CSM-1"));
+        assert_eq!(for_one[0].meta.id, "id-a");
+        assert_eq!(scan_new(home.path(), start, work.path(), &none).len(), 3);
     }
 
     #[test]

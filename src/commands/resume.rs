@@ -131,6 +131,7 @@ pub fn resume_session(
         session_id: session.id,
         command: &command,
         capture_in: None,
+        prompt_marker: None,
         on_captured: None,
     })
     .map_err(|e| CommandError::failure(e.to_string()))?;

@@ -148,6 +148,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         session_id,
         command: &command,
         capture_in: Some(codex_home),
+        // The prompt's first line is what tells this session's rollout from
+        // another started in the same folder at the same moment.
+        prompt_marker: prompt
+            .lines()
+            .next()
+            .map(|l| l.chars().take(200).collect::<String>())
+            .filter(|l| !l.trim().is_empty()),
         on_captured: Some(Box::new(|id: &str| {
             mirror(ctx, tracker.as_ref(), &key, session_id, &folder, Some(id))
         })),

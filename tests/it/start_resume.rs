@@ -181,3 +181,53 @@ fn start_then_resume_elsewhere_with_the_ticket_news() {
         std::fs::canonicalize(env.work()).unwrap()
     );
 }
+
+#[test]
+fn two_sessions_started_at_once_in_one_folder_get_their_own_ids() {
+    let (env, model, tmux_a) = setup();
+    env.run(&["ticket", "new", "Second ticket", "--ac", "also works"])
+        .ok();
+    let tmux_b = Tmux::start(120, 40);
+    let vars: Vec<(String, String)> = env
+        .env_vars()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tmux_b.export(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    model.push_text("On it.");
+    model.push_text("On it too.");
+    csm_line(&tmux_a, env.work(), "start CSM-1");
+    csm_line(&tmux_b, env.work(), "start CSM-2");
+    model.wait_for_turns(2, CODEX_START);
+
+    let deadline = Instant::now() + CODEX_START;
+    let store = Store::open(&env.store_file()).unwrap();
+    let ids = loop {
+        let ids: Vec<Option<String>> = ["CSM-1", "CSM-2"]
+            .iter()
+            .map(|k| {
+                store
+                    .sessions_for_ticket(k)
+                    .unwrap()
+                    .last()
+                    .and_then(|s| s.codex_session_id.clone())
+            })
+            .collect();
+        if ids.iter().all(Option::is_some) {
+            break ids.into_iter().flatten().collect::<Vec<_>>();
+        }
+        assert!(Instant::now() < deadline, "ids not captured: {ids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_ne!(ids[0], ids[1]);
+    for (key, id) in ["CSM-1", "CSM-2"].iter().zip(&ids) {
+        let path = csm::codex::rollout::find(&env.codex_home(), id).unwrap();
+        assert_eq!(
+            csm::codex::rollout::first_user_message_contains(&path, &format!("ticket {key}:")),
+            Some(true),
+            "{key} got the other session's id"
+        );
+    }
+    quit_codex(&tmux_a);
+    quit_codex(&tmux_b);
+}
