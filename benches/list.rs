@@ -4,9 +4,11 @@
 //!
 //! Run with `cargo bench --bench list`; figures go to BENCHMARKS.md.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::{csm, measure, report};
 
 use csm::store::{NewSession, Store};
 use csm::tracker::local::LocalTracker;
@@ -42,16 +44,13 @@ fn main() {
     }
     drop(store);
 
-    let run = |args: &[&str]| {
-        let status = csm(&home, &repo, args).status().expect("run csm");
-        assert!(status.success(), "csm {args:?} failed");
-    };
+    let run = |args: &[&str]| common::run(csm(&home, &repo, args));
     // Warm the ticket cache and the file system cache.
     run(&["list"]);
 
-    let baseline = measure(|| run(&["--version"]));
-    let list = measure(|| run(&["list"]));
-    let json = measure(|| run(&["list", "--json"]));
+    let baseline = measure(RUNS, || run(&["--version"]));
+    let list = measure(RUNS, || run(&["list"]));
+    let json = measure(RUNS, || run(&["list", "--json"]));
     report("csm --version (baseline)", baseline, baseline);
     report("csm list, 1,000 sessions", list, baseline);
     report("csm list --json, 1,000 sessions", json, baseline);
@@ -62,43 +61,5 @@ fn main() {
         } else {
             "NOT met"
         }
-    );
-}
-
-fn csm(home: &Path, cwd: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_csm"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("XDG_STATE_HOME", home.join(".local/state"))
-        .env("CSM_KEYRING", "none")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
-
-/// Median and 90th percentile of `RUNS` runs.
-fn measure(mut f: impl FnMut()) -> (Duration, Duration) {
-    let mut times: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    (times[RUNS / 2], times[RUNS * 9 / 10])
-}
-
-fn report(name: &str, (median, p90): (Duration, Duration), baseline: (Duration, Duration)) {
-    println!(
-        "{name:<36} median {:>7.2} ms  p90 {:>7.2} ms  ratio to baseline {:>5.2}×",
-        median.as_secs_f64() * 1e3,
-        p90.as_secs_f64() * 1e3,
-        median.as_secs_f64() / baseline.0.as_secs_f64()
     );
 }

@@ -231,3 +231,97 @@ fn two_sessions_started_at_once_in_one_folder_get_their_own_ids() {
     quit_codex(&tmux_a);
     quit_codex(&tmux_b);
 }
+
+#[test]
+fn start_and_resume_against_jira_with_settings() {
+    use crate::support::fake_jira::{FakeJira, Mode, TOKEN};
+    let fake = FakeJira::start(Mode::Cloud);
+    fake.add_issue(
+        "PROJ-1",
+        "Export sessions as CSV",
+        "Users want a spreadsheet.",
+        &["csm list --csv prints CSV", "one row per session"],
+    );
+    let mut env = TestEnv::new();
+    let model = MockModel::start();
+    model.write_codex_config(&env.codex_home(), "");
+    env.set_env("CSM_CODEX_BIN", codex_bin());
+    env.set_env("CSM_JIRA_TOKEN", TOKEN);
+    for (k, v) in MockModel::hermetic_env() {
+        env.set_env(k, v);
+    }
+    env.set_env("TERM", "xterm-256color");
+    env.write_user_config(&format!(
+        "{}[codex]\nargs = [\"--no-daemon\"]\n",
+        fake.csm_config("PROJ")
+    ));
+    let tmux = Tmux::start(120, 40);
+    let vars: Vec<(String, String)> = env
+        .env_vars()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tmux.export(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+
+    model.push_text("Plan: add a --csv flag.");
+    csm_line(
+        &tmux,
+        env.work(),
+        "start PROJ-1 -s effort=high -s model=gpt-5.5",
+    );
+    let turns = model.wait_for_turns(1, CODEX_START);
+    let prompt = turns[0].texts("user").join("\n");
+    for needle in [
+        "Export sessions as CSV",
+        "1. csm list --csv prints CSV",
+        "2. one row per session",
+    ] {
+        assert!(prompt.contains(needle), "{needle}: {prompt}");
+    }
+    assert_eq!(
+        turns[0].body["reasoning"]["effort"], "high",
+        "{}",
+        turns[0].body["reasoning"]
+    );
+    let deadline = Instant::now() + CODEX_START;
+    let id = loop {
+        if let Some(p) = fake.issue("PROJ-1").unwrap().properties.get("csm.session")
+            && let Some(id) = p["codex_session_id"].as_str()
+        {
+            break id.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "property never set: {:?}",
+            fake.issue("PROJ-1")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(fake.issue("PROJ-1").unwrap().status, "In Progress");
+    tmux.wait_for_within("the answer", CODEX_START, |s| {
+        s.contains("Plan: add a --csv flag")
+    });
+    quit_codex(&tmux);
+
+    // The criteria change in Jira; resume from another folder.
+    fake.edit("PROJ-1", |i| {
+        i.ac = csm::tracker::jira::adf::from_markdown(
+            "- csm list --csv prints CSV\n- one row per session\n- a header row names the columns",
+        );
+    });
+    model.push_text("Adding the header row.");
+    tmux.line("clear");
+    csm_line(&tmux, &env.home(), "resume PROJ-1");
+    let turns = model.wait_for_turns(2, CODEX_START);
+    assert_eq!(turns[1].headers.get("thread-id"), Some(&id));
+    let user = turns[1].texts("user").join("\n");
+    assert!(user.contains("a header row names the columns"), "{user}");
+    assert_eq!(
+        turns[1].body["reasoning"]["effort"], "high",
+        "stored settings applied on resume"
+    );
+    tmux.wait_for_within("the second answer", CODEX_START, |s| {
+        s.contains("Adding the header row")
+    });
+    quit_codex(&tmux);
+}

@@ -1,0 +1,55 @@
+//! Helpers shared by the whole-process benchmarks: an isolated HOME for
+//! csm, and a median/p90 timer.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `csm` with an isolated HOME, in `cwd`, output discarded.
+pub fn csm(home: &Path, cwd: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_csm"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("CODEX_HOME", home.join(".codex"))
+        .env("CSM_KEYRING", "none")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Runs a command and insists that it succeeded.
+pub fn run(mut cmd: Command) {
+    let status = cmd.status().expect("run");
+    assert!(status.success(), "{cmd:?} failed");
+}
+
+/// Median and 90th percentile of `runs` runs.
+pub fn measure(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[runs / 2], times[runs * 9 / 10])
+}
+
+/// One line of a report, with the ratio to a baseline from the same run.
+pub fn report(name: &str, (median, p90): (Duration, Duration), baseline: (Duration, Duration)) {
+    println!(
+        "{name:<40} median {:>7.2} ms  p90 {:>7.2} ms  ratio to baseline {:>5.2}×",
+        median.as_secs_f64() * 1e3,
+        p90.as_secs_f64() * 1e3,
+        median.as_secs_f64() / baseline.0.as_secs_f64()
+    );
+}
