@@ -123,6 +123,39 @@ fn start_then_resume_elsewhere_with_the_ticket_news() {
         s.contains("here is my plan")
     });
 
+    // Codex's notify hook (csm hook notify) recorded the turn and marked
+    // the session as waiting for the user.
+    let deadline = Instant::now() + CODEX_START;
+    loop {
+        let store = Store::open(&env.store_file()).unwrap();
+        let s = store.sessions_for_ticket("CSM-1").unwrap().remove(0);
+        let events = store.events(s.id, 20).unwrap();
+        if let Some(turn) = events.iter().find(|e| e.kind == "turn-complete") {
+            assert_eq!(
+                turn.data["last_assistant_message"],
+                "I read the ticket; here is my plan."
+            );
+            assert_eq!(s.status, csm::store::SessionStatus::Waiting);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no turn-complete event: {events:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A narrower terminal: Codex redraws at the new width. A 100-character
+    // draft in its composer is wrapped at 70 columns, all of it visible;
+    // at the old width it would be cut at the edge.
+    tmux.resize(70, 30);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.type_text(&"x".repeat(100));
+    tmux.wait_for_within("the draft wrapped at 70 columns", CODEX_START, |s| {
+        let draft: Vec<&str> = s.lines().filter(|l| l.contains("xxxxxxxxxx")).collect();
+        let shown: usize = draft.iter().map(|l| l.matches('x').count()).sum();
+        draft.len() >= 2 && shown == 100
+    });
+    tmux.press_n("BSpace", 100);
+    tmux.resize(120, 40);
+
     // The ticket moved and carries the link.
     let ticket = std::fs::read_to_string(env.work().join(".csm/tickets/CSM-1.md")).unwrap();
     assert!(ticket.contains("status = \"In Progress\""), "{ticket}");

@@ -74,6 +74,12 @@ impl Tmux {
         self.line(&line);
     }
 
+    /// Presses a named key `n` times.
+    pub fn press_n(&self, key: &str, n: usize) {
+        let out = self.run(&["send-keys", "-N", &n.to_string(), key]);
+        assert!(out.status.success(), "tmux send-keys: {out:?}");
+    }
+
     /// Types a shell line and presses Enter.
     pub fn line(&self, text: &str) {
         self.type_text(text);
