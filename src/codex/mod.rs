@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod discovery;
+pub mod exec;
 pub mod notify;
 pub mod rollout;
 pub mod settings;

@@ -1,106 +1,128 @@
-//! The real pinned Codex, offline against the mock model: `exec` a prompt,
-//! find its session id, resume it, and check the history reached the model.
+//! The real pinned Codex, offline against the mock model, driven through
+//! csm's `codex::exec`: a run with an output schema, its session id found
+//! both in the event stream and by the rollout scan, then a resume (with
+//! settings placed where the pinned Codex accepts them) whose request
+//! carries the first turn's history.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
+
+use csm::codex::Settings;
+use csm::codex::exec::{self, Request};
 
 use crate::support::env::TestEnv;
 use crate::support::mock_model::{MockModel, codex_bin};
 
-/// Runs `codex exec` with the hermetic environment of `env`.
-fn codex(env: &TestEnv, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(codex_bin());
-    cmd.args(args)
-        .current_dir(env.work())
-        .env_clear()
-        .envs(env.env_vars())
-        .envs(MockModel::hermetic_env())
-        .stdin(Stdio::null());
-    cmd.output().expect("run codex")
-}
-
-fn thread_id(jsonl: &str) -> String {
-    jsonl
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["type"] == "thread.started")
-        .and_then(|v| v["thread_id"].as_str().map(str::to_string))
-        .unwrap_or_else(|| panic!("no thread.started in {jsonl}"))
+fn child_env(env: &TestEnv) -> Vec<(OsString, OsString)> {
+    env.env_vars()
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .chain(
+            MockModel::hermetic_env()
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into())),
+        )
+        .collect()
 }
 
 #[test]
-fn exec_then_resume_carries_the_history() {
+fn exec_with_schema_then_resume_carries_the_history() {
     let env = TestEnv::new();
     let model = MockModel::start();
     model.write_codex_config(&env.codex_home(), "");
-    model.push_text("First answer: the plan is ready.");
+    model.push_text(r#"{"plan": "add the flag", "risks": []}"#);
     model.push_text("Second answer.");
+    let schema = env.root().join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type":"object","properties":{"plan":{"type":"string"},"risks":{"type":"array","items":{"type":"string"}}},"required":["plan","risks"],"additionalProperties":false}"#,
+    )
+    .unwrap();
+    let vars = child_env(&env);
+    let program = codex_bin();
+    let mut settings = Settings::default();
+    settings.apply("sandbox=read-only").unwrap();
+    settings.apply("effort=low").unwrap();
+    let last = env.root().join("last.txt");
 
     let before = SystemTime::now();
-    let out = codex(
-        &env,
-        &[
-            "exec",
-            "--json",
-            "--skip-git-repo-check",
-            "Plan ticket CSM-1",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = exec::run(&Request {
+        program: &program,
+        cwd: env.work(),
+        env: &vars,
+        settings: &settings,
+        prompt: "Plan ticket CSM-1",
+        resume: None,
+        output_schema: Some(&schema),
+        last_message_file: Some(last.clone()),
+    })
+    .unwrap();
+    let id = first.thread_id.clone().expect("thread id in the stream");
+    let answer: serde_json::Value =
+        serde_json::from_str(first.final_message.as_deref().unwrap()).unwrap();
+    assert_eq!(answer["plan"], "add the flag");
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        std::fs::read_to_string(&last)
+            .unwrap()
+            .contains("add the flag")
     );
-    let id = thread_id(&stdout);
-    assert!(
-        stdout.contains("First answer: the plan is ready."),
-        "{stdout}"
-    );
+    let turn = &model.wait_for_turns(1, Duration::from_secs(5))[0];
+    assert_eq!(turn.body["text"]["format"]["type"], "json_schema");
+    assert_eq!(turn.body["reasoning"]["effort"], "low");
 
-    // The rollout scan finds the same id, on its own.
+    // The rollout scan finds the same id on its own.
     let found =
         csm::codex::rollout::scan_new(&env.codex_home(), before, env.work(), &HashSet::new());
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].meta.id, id);
-    assert!(csm::codex::rollout::find(&env.codex_home(), &id).is_some());
 
-    let out = codex(
-        &env,
-        &[
-            "exec",
-            "--json",
-            "--skip-git-repo-check",
-            "resume",
-            &id,
-            "Carry on",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let second = exec::run(&Request {
+        program: &program,
+        cwd: env.work(),
+        env: &vars,
+        settings: &settings,
+        prompt: "Carry on",
+        resume: Some(&id),
+        output_schema: None,
+        last_message_file: None,
+    })
+    .unwrap();
     assert_eq!(
-        thread_id(&stdout),
-        id,
-        "resume must continue the same thread"
+        second.thread_id.as_deref(),
+        Some(id.as_str()),
+        "same thread"
     );
+    assert_eq!(second.final_message.as_deref(), Some("Second answer."));
 
     let turns = model.wait_for_turns(2, Duration::from_secs(5));
-    let second = &turns[1];
-    let user = second.texts("user").join("\n");
-    assert!(user.contains("Plan ticket CSM-1"), "{user}");
-    assert!(user.contains("Carry on"), "{user}");
-    let assistant = second.texts("assistant").join("\n");
+    let user = turns[1].texts("user").join("\n");
     assert!(
-        assistant.contains("First answer: the plan is ready."),
-        "{assistant}"
+        user.contains("Plan ticket CSM-1") && user.contains("Carry on"),
+        "{user}"
     );
-    assert_eq!(
-        second.headers.get("session-id").map(String::as_str),
-        Some(id.as_str())
-    );
+    let assistant = turns[1].texts("assistant").join("\n");
+    assert!(assistant.contains("add the flag"), "{assistant}");
+    assert_eq!(turns[1].headers.get("session-id"), Some(&id));
+}
+
+#[test]
+fn a_failing_exec_reports_codex_stderr() {
+    let env = TestEnv::new();
+    let model = MockModel::start();
+    model.write_codex_config(&env.codex_home(), "");
+    let vars = child_env(&env);
+    let program = codex_bin();
+    let err = exec::run(&Request {
+        program: &program,
+        cwd: env.work(),
+        env: &vars,
+        settings: &Settings::default(),
+        prompt: "x",
+        resume: Some("019a0000-0000-7000-8000-00000000dead"),
+        output_schema: None,
+        last_message_file: None,
+    })
+    .unwrap_err();
+    assert!(err.to_string().starts_with("codex exec failed"), "{err}");
 }

@@ -138,7 +138,10 @@ fn start_then_resume_elsewhere_with_the_ticket_news() {
             assert_eq!(s.status, csm::store::SessionStatus::Waiting);
             break;
         }
-        assert!(Instant::now() < deadline, "no turn-complete event: {events:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no turn-complete event: {events:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
