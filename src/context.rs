@@ -206,6 +206,45 @@ impl Context {
         vec![exe.into_os_string(), "hook".into(), "notify".into()]
     }
 
+    /// The exact Codex command for a session: `codex [settings] [notify]
+    /// [config args] [PROMPT]`, or `codex resume <id> ...` when `resume`
+    /// is given, in `cwd`, with the environment minus secrets. With
+    /// `dry_run`, codex is only located, not run.
+    pub fn codex_command(
+        &self,
+        dry_run: bool,
+        settings: &crate::codex::Settings,
+        cwd: &std::path::Path,
+        prompt: Option<&str>,
+        resume: Option<&str>,
+    ) -> Result<crate::codex::CodexCommand, CommandError> {
+        use crate::codex::CodexCommand;
+        use crate::codex::command::Invocation;
+        let program = self.codex(!dry_run)?;
+        let notify = self.notify_argv();
+        let extra: Vec<std::ffi::OsString> = self
+            .config()?
+            .config
+            .codex
+            .args
+            .iter()
+            .map(Into::into)
+            .collect();
+        let inv = Invocation {
+            program: &program,
+            settings,
+            cwd,
+            prompt,
+            notify: Some(&notify),
+            extra: &extra,
+        };
+        let env = self.child_env()?;
+        Ok(match resume {
+            Some(id) => CodexCommand::resume(&inv, id, env),
+            None => CodexCommand::launch(&inv, env),
+        })
+    }
+
     /// Where prompt templates are looked for, for a repository.
     pub fn template_dirs(&self, folder: &std::path::Path) -> crate::prompt::TemplateDirs {
         crate::prompt::template_dirs(&self.dirs.config, &paths::repo_root(folder))

@@ -157,6 +157,17 @@ impl SessionRow {
     }
 }
 
+/// The session a command means: the one whose Codex id or csm number is
+/// `want`, else the latest.
+pub fn pick<'a>(sessions: &'a [Session], want: Option<&str>) -> Option<&'a Session> {
+    match want {
+        None => sessions.last(),
+        Some(want) => sessions
+            .iter()
+            .find(|s| s.codex_session_id.as_deref() == Some(want) || s.id.to_string() == want),
+    }
+}
+
 /// A short age: `now`, `42s`, `5m`, `3h`, `2d`, `6w`.
 pub fn age(since_ms: i64, now_ms: i64) -> String {
     let secs = (now_ms - since_ms).max(0) / 1000;

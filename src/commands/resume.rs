@@ -1,8 +1,7 @@
 //! `csm resume KEY`: bring back the ticket's Codex session in its folder
 //! with its settings, telling Codex what changed on the ticket since.
 
-use crate::codex::command::Invocation;
-use crate::codex::{CodexCommand, Settings, rollout};
+use crate::codex::{Settings, rollout};
 use crate::command_error::{CommandError, ExitKind};
 use crate::context::Context;
 use crate::launch::{self, Launch};
@@ -29,13 +28,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let key = TicketKey::parse(&args.key)?;
     let store = ctx.store()?;
     let sessions = store.sessions_for_ticket(key.as_str())?;
-    let session = match &args.session {
-        None => sessions.last().cloned(),
-        Some(want) => sessions
-            .iter()
-            .find(|s| s.codex_session_id.as_deref() == Some(want) || s.id.to_string() == *want)
-            .cloned(),
-    };
+    let session = crate::session::pick(&sessions, args.session.as_deref()).cloned();
     let session = match session {
         Some(s) => s,
         None if args.session.is_none() => adopt_from_tracker(ctx, &key)?,
@@ -92,29 +85,14 @@ pub fn resume_session(
         _ => None,
     };
 
-    let codex = ctx.codex(!dry_run)?;
     let settings = Settings::from_json(&session.settings);
-    let notify = ctx.notify_argv();
-    let extra: Vec<std::ffi::OsString> = ctx
-        .config()?
-        .config
-        .codex
-        .args
-        .iter()
-        .map(Into::into)
-        .collect();
-    let command = CodexCommand::resume(
-        &Invocation {
-            program: &codex,
-            settings: &settings,
-            cwd: &session.folder,
-            prompt: prompt.as_deref(),
-            notify: Some(&notify),
-            extra: &extra,
-        },
-        &codex_id,
-        ctx.child_env()?,
-    );
+    let command = ctx.codex_command(
+        dry_run,
+        &settings,
+        &session.folder,
+        prompt.as_deref(),
+        Some(&codex_id),
+    )?;
     if dry_run {
         if let Some(p) = &prompt {
             println!("{p}");

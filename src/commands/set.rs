@@ -31,13 +31,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let key = TicketKey::parse(&args.key)?;
     let store = ctx.store()?;
     let sessions = store.sessions_for_ticket(key.as_str())?;
-    let session = match &args.session {
-        None => sessions.last(),
-        Some(want) => sessions
-            .iter()
-            .find(|s| s.codex_session_id.as_deref() == Some(want) || s.id.to_string() == *want),
-    }
-    .ok_or_else(|| {
+    let session = crate::session::pick(&sessions, args.session.as_deref()).ok_or_else(|| {
         CommandError::new(ExitKind::NotFound, format!("{key} has no such session"))
             .hint(format!("start one with `csm start {key}`"))
     })?;

@@ -5,8 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::codex::command::Invocation;
-use crate::codex::{CodexCommand, Settings};
+use crate::codex::Settings;
 use crate::command_error::{CommandError, ExitKind};
 use crate::context::Context;
 use crate::launch::{self, Launch};
@@ -88,32 +87,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .hint("or start another one with `csm start --new`"));
     }
 
-    let codex = ctx.codex(!args.dry_run)?;
     let data = StartData::new(&ticket, crate::git::branch(&folder));
     let prompt = ctx
         .template_dirs(&folder)
         .render(Template::Start, &data)
         .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    let notify = ctx.notify_argv();
-    let extra: Vec<std::ffi::OsString> = ctx
-        .config()?
-        .config
-        .codex
-        .args
-        .iter()
-        .map(Into::into)
-        .collect();
-    let command = CodexCommand::launch(
-        &Invocation {
-            program: &codex,
-            settings: &settings,
-            cwd: &folder,
-            prompt: Some(&prompt),
-            notify: Some(&notify),
-            extra: &extra,
-        },
-        ctx.child_env()?,
-    );
+    let command = ctx.codex_command(args.dry_run, &settings, &folder, Some(&prompt), None)?;
     if args.dry_run {
         println!("{prompt}");
         println!("---");

@@ -21,12 +21,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let key = TicketKey::parse(&args.key)?;
     let store = ctx.store()?;
     let sessions = store.sessions_for_ticket(key.as_str())?;
-    let chosen = match &args.session {
-        None => sessions.last(),
-        Some(want) => sessions.iter().find(|s| {
-            s.codex_session_id.as_deref() == Some(want.as_str()) || s.id.to_string() == *want
-        }),
-    };
+    let chosen = crate::session::pick(&sessions, args.session.as_deref());
     let Some(session) = chosen else {
         return Err(
             CommandError::new(ExitKind::NotFound, format!("{key} has no such session"))

@@ -39,14 +39,15 @@ fn setup() -> (TestEnv, MockModel, Tmux) {
         "each element has key and status",
     ])
     .ok();
-    let tmux = Tmux::start(120, 40);
-    let vars: Vec<(String, String)> = env
-        .env_vars()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tmux.export(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let tmux = terminal(&env);
     (env, model, tmux)
+}
+
+/// A tmux terminal whose shell has the test environment.
+fn terminal(env: &TestEnv) -> Tmux {
+    let tmux = Tmux::start(120, 40);
+    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    tmux
 }
 
 fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
@@ -223,13 +224,7 @@ fn two_sessions_started_at_once_in_one_folder_get_their_own_ids() {
     let (env, model, tmux_a) = setup();
     env.run(&["ticket", "new", "Second ticket", "--ac", "also works"])
         .ok();
-    let tmux_b = Tmux::start(120, 40);
-    let vars: Vec<(String, String)> = env
-        .env_vars()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tmux_b.export(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let tmux_b = terminal(&env);
     model.push_text("On it.");
     model.push_text("On it too.");
     csm_line(&tmux_a, env.work(), "start CSM-1");
@@ -291,13 +286,7 @@ fn start_and_resume_against_jira_with_settings() {
         "{}[codex]\nargs = [\"--no-daemon\"]\n",
         fake.csm_config("PROJ")
     ));
-    let tmux = Tmux::start(120, 40);
-    let vars: Vec<(String, String)> = env
-        .env_vars()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tmux.export(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let tmux = terminal(&env);
 
     model.push_text("Plan: add a --csv flag.");
     csm_line(

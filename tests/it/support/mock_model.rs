@@ -102,36 +102,14 @@ impl MockModel {
             default_reply: Some("OK.".into()),
             ..Inner::default()
         }));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let state = Arc::clone(&inner);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx.send(listener.local_addr().expect("addr")).ok();
-                let app = Router::new()
-                    .route("/v1/responses", post(respond))
-                    .with_state(state);
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .ok();
-            });
-        });
-        let addr = addr_rx.recv().expect("mock model address");
+        let app = Router::new()
+            .route("/v1/responses", post(respond))
+            .with_state(Arc::clone(&inner));
+        let (addr, shutdown) = super::serve(app);
         MockModel {
             inner,
             addr,
-            _shutdown: tx,
+            _shutdown: shutdown,
         }
     }
 
