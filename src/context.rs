@@ -106,33 +106,45 @@ impl Context {
                 )
                 .hint("run `csm auth login`, or set CSM_JIRA_TOKEN")
             })?;
-        let deployment = jira.deployment.map(|d| match d {
+        let configured = jira.deployment.map(|d| match d {
             Deployment::Cloud => jira::Deployment::Cloud,
             Deployment::Datacenter => jira::Deployment::DataCenter,
         });
+        let cache: Arc<dyn jira::FieldCache> = Arc::new(Mutex::new(self.store()?));
+        let settings = |deployment| jira::JiraSettings {
+            url: url.clone(),
+            deployment,
+            ac_field: jira.ac_field.clone(),
+            project: jira.project.clone(),
+            limits: jira::limits(jira.timeout_secs, jira.max_attempts),
+        };
+        // The kind decides the auth scheme; when it is not configured, ask
+        // the site (serverInfo needs no login; the answer is cached).
+        let deployment = match (configured, &jira.email) {
+            (Some(d), _) => d,
+            (None, None) => jira::Deployment::DataCenter,
+            (None, Some(email)) => JiraTracker::new(
+                settings(None),
+                jira::Auth::Basic {
+                    email: email.clone(),
+                    token: token.clone(),
+                },
+                Arc::clone(&cache),
+            )?
+            .deployment()?,
+        };
         let auth = match (deployment, &jira.email) {
-            (Some(jira::Deployment::DataCenter), _) | (None, None) => jira::Auth::Bearer { token },
-            (_, Some(email)) => jira::Auth::Basic {
+            (jira::Deployment::DataCenter, _) => jira::Auth::Bearer { token },
+            (jira::Deployment::Cloud, Some(email)) => jira::Auth::Basic {
                 email: email.clone(),
                 token,
             },
-            (Some(jira::Deployment::Cloud), None) => {
+            (jira::Deployment::Cloud, None) => {
                 return Err(CommandError::usage("Jira Cloud needs your account e-mail")
                     .hint("set [jira] email, or CSM_JIRA_EMAIL"));
             }
         };
-        let cache: Arc<dyn jira::FieldCache> = Arc::new(Mutex::new(self.store()?));
-        Ok(JiraTracker::new(
-            jira::JiraSettings {
-                url,
-                deployment,
-                ac_field: jira.ac_field.clone(),
-                project: jira.project.clone(),
-                limits: jira::limits(jira.timeout_secs, jira.max_attempts),
-            },
-            auth,
-            cache,
-        )?)
+        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?)
     }
 
     /// The Jira account the configuration names.

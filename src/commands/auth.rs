@@ -41,9 +41,13 @@ enum Action {
     Status {
         #[command(flatten)]
         target: Target,
-        /// Print JSON: `{"site", "user", "token_source", "keyring"}`.
+        /// Print JSON: `{"site", "user", "token_source", "keyring"}`, with
+        /// `--check` also `{"deployment", "signed_in_as"}`.
         #[arg(long)]
         json: bool,
+        /// Also ask the site what kind it is and whom the token belongs to.
+        #[arg(long)]
+        check: bool,
     },
     /// Delete the token from the OS keyring.
     Logout {
@@ -56,7 +60,11 @@ enum Action {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     match args.action {
         Action::Login { target, with_token } => login(ctx, &account(ctx, &target)?, with_token),
-        Action::Status { target, json } => status(ctx, &account(ctx, &target)?, json),
+        Action::Status {
+            target,
+            json,
+            check,
+        } => status(ctx, &account(ctx, &target)?, json, check),
         Action::Logout { target } => logout(ctx, &account(ctx, &target)?),
     }
 }
@@ -126,7 +134,7 @@ fn login(ctx: &Context, account: &Account, with_token: bool) -> Result<(), Comma
     Ok(())
 }
 
-fn status(ctx: &Context, account: &Account, json: bool) -> Result<(), CommandError> {
+fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(), CommandError> {
     let config = &ctx.config()?.config;
     let creds = ctx.credentials();
     let found = creds.resolve(account, config.jira.token_command.as_deref(), &env_var)?;
@@ -135,13 +143,29 @@ fn status(ctx: &Context, account: &Account, json: bool) -> Result<(), CommandErr
         Err(reason) => format!("unavailable ({reason})"),
     };
     let source = found.as_ref().map(|(_, origin)| origin.to_string());
+    // Only on request: status otherwise stays offline.
+    let site = match (check, &found) {
+        (true, Some(_)) => {
+            let report = ctx.jira()?.report()?;
+            let kind = match report.deployment {
+                crate::tracker::jira::Deployment::Cloud => "cloud",
+                crate::tracker::jira::Deployment::DataCenter => "datacenter",
+            };
+            Some((kind, report.user))
+        }
+        _ => None,
+    };
     if json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "site": account.site,
             "user": account.user,
             "token_source": source,
             "keyring": keyring,
         });
+        if let Some((kind, user)) = &site {
+            doc["deployment"] = serde_json::json!(kind);
+            doc["signed_in_as"] = serde_json::json!(user);
+        }
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         println!("site:   {}", account.site);
@@ -153,6 +177,10 @@ fn status(ctx: &Context, account: &Account, json: bool) -> Result<(), CommandErr
                 .map_or("none".to_string(), |s| format!("found ({s})"))
         );
         println!("keyring: {keyring}");
+        if let Some((kind, user)) = &site {
+            println!("kind:   {kind}");
+            println!("signed in as: {}", crate::output::sanitize(user));
+        }
     }
     if found.is_none() {
         return Err(CommandError::new(

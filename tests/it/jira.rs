@@ -423,3 +423,23 @@ fn doctor_reports_the_site() {
     let run = env.run(&["doctor"]).fails_with(1);
     assert!(run.stdout.contains("\"Shipped\""), "{}", run.stdout);
 }
+
+#[test]
+fn auth_status_check_detects_the_site_kind() {
+    for (mode, kind) in [(Mode::Cloud, "cloud"), (Mode::DataCenter, "datacenter")] {
+        let fake = FakeJira::start(mode);
+        let mut env = TestEnv::new();
+        // No deployment configured: csm asks serverInfo.
+        env.write_user_config(
+            &fake
+                .csm_config("PROJ")
+                .replace(&format!("deployment = \"{kind}\"\n"), ""),
+        );
+        env.set_env("CSM_JIRA_TOKEN", TOKEN);
+        let run = env.run(&["auth", "status", "--check", "--json"]).ok();
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(doc["deployment"], kind);
+        assert_eq!(doc["signed_in_as"], "Dev Tester");
+        assert!(fake.requests().iter().any(|r| r.uri.contains("serverInfo")));
+    }
+}

@@ -339,7 +339,10 @@ fn answer(
         Mode::Cloud => format!("Basic {}", b64(format!("{EMAIL}:{TOKEN}").as_bytes())),
         Mode::DataCenter => format!("Bearer {TOKEN}"),
     };
-    if auth != expected {
+    let path = uri.path();
+    // Like Jira, serverInfo answers without a login.
+    let public = path.ends_with("/serverInfo");
+    if auth != expected && !public {
         return error(
             StatusCode::UNAUTHORIZED,
             &["You are not authenticated. Authentication required to perform this operation."],
@@ -350,7 +353,6 @@ fn answer(
         Mode::Cloud => "/rest/api/3",
         Mode::DataCenter => "/rest/api/2",
     };
-    let path = uri.path();
     if path == "/rest/api/2/serverInfo" || path == "/rest/api/3/serverInfo" {
         let kind = if mode == Mode::Cloud {
             "Cloud"
