@@ -188,15 +188,41 @@ impl Context {
     pub fn codex(&self, run_it: bool) -> Result<PathBuf, CommandError> {
         let explicit = self.config()?.config.codex.bin.clone();
         let env_bin = env_var("CSM_CODEX_BIN");
-        let found = if run_it {
-            crate::codex::discover(explicit.as_deref(), env_bin.as_deref()).map(|f| f.path)
-        } else {
-            crate::codex::discovery::locate(explicit.as_deref(), env_bin.as_deref())
-        };
-        found.map_err(|e| {
+        let to_command_error = |e: crate::codex::DiscoveryError| {
             let fix = e.fix();
             CommandError::failure(e.to_string()).hint(fix)
-        })
+        };
+        let path = crate::codex::discovery::locate(explicit.as_deref(), env_bin.as_deref())
+            .map_err(to_command_error)?;
+        if !run_it {
+            return Ok(path);
+        }
+        // A version checked once for this very file (path, size, mtime) is
+        // not asked again: `codex --version` costs a process per launch.
+        let stamp = std::fs::metadata(&path).ok().and_then(|m| {
+            let mtime = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            Some(format!(
+                "codex-ok:{}:{}:{}",
+                path.display(),
+                m.len(),
+                mtime.as_nanos()
+            ))
+        });
+        let store = self.store().ok();
+        if let (Some(stamp), Some(store)) = (&stamp, &store)
+            && store.cache_get(stamp).ok().flatten().is_some()
+        {
+            return Ok(path);
+        }
+        let found = crate::codex::discover(Some(&path), None).map_err(to_command_error)?;
+        if let (Some(stamp), Some(store)) = (&stamp, &store) {
+            let _ = store.cache_set(stamp, &found.version.to_string());
+        }
+        Ok(found.path)
     }
 
     /// Codex's home folder.

@@ -48,6 +48,9 @@ pub struct Launch<'a> {
     /// Text the session's first prompt contains (the ticket key), to tell
     /// apart sessions started in one folder at once.
     pub prompt_marker: Option<String>,
+    /// The thread name to give the session in Codex (the ticket key and
+    /// summary), set when the id is captured and again when Codex exits.
+    pub thread_name: Option<String>,
     /// Called once, on the watcher thread, right after the id was stored
     /// (to mirror the link to the tracker).
     pub on_captured: Option<OnCaptured<'a>>,
@@ -87,6 +90,7 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
             let session_id = launch.session_id;
             let on_captured = launch.on_captured;
             let marker = launch.prompt_marker.clone();
+            let thread_name = launch.thread_name.clone();
             scope.spawn(move || {
                 capture(
                     codex_home,
@@ -99,6 +103,7 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
                     },
                     &stop,
                     on_captured,
+                    thread_name.as_deref(),
                 )
             })
         });
@@ -109,6 +114,14 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
     });
     let (exit, captured) = captured;
     let exit = exit?;
+    // Codex names the thread itself from the first turn; naming it again
+    // at exit makes the ticket's name the newest, which wins.
+    if let (Some(home), Some(id), Some(name)) =
+        (&launch.capture_in, captured.as_deref(), &launch.thread_name)
+        && let Err(e) = rollout::name_thread(home, id, name)
+    {
+        tracing::warn!(error = %e, "cannot name the Codex thread");
+    }
     store.add_event(launch.session_id, "exited", &json!({"code": exit.code()}))?;
     store.set_status(launch.session_id, SessionStatus::Idle)?;
     Ok(Outcome { exit, captured })
@@ -130,6 +143,7 @@ fn capture(
     target: Target<'_>,
     stop: &AtomicBool,
     on_captured: Option<OnCaptured<'_>>,
+    thread_name: Option<&str>,
 ) -> Option<String> {
     let store = Store::open(store_path).ok()?;
     let owned = || store.owned_codex_ids().unwrap_or_default();
@@ -150,6 +164,9 @@ fn capture(
                 Ok(()) => {
                     let _ =
                         store.add_event(session_id, "captured", &json!({"codex_session_id": id}));
+                    if let Some(name) = thread_name {
+                        let _ = rollout::name_thread(codex_home, &id, name);
+                    }
                     if let Some(f) = on_captured {
                         f(&id);
                     }

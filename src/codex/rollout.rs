@@ -324,6 +324,34 @@ fn walk_rollouts(codex_home: &Path, pick: &mut dyn FnMut(&Path) -> bool) -> Opti
     None
 }
 
+/// Names a thread the way Codex's `/rename` does: a line appended to
+/// `$CODEX_HOME/session_index.jsonl` (`{id, thread_name, updated_at}`;
+/// the newest line for an id wins).
+pub fn name_thread(codex_home: &Path, id: &str, name: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let line = serde_json::json!({
+        "id": id,
+        "thread_name": name,
+        "updated_at": jiff::Timestamp::now().to_string(),
+    });
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(codex_home.join("session_index.jsonl"))?;
+    // One write per line, so concurrent appenders do not interleave.
+    file.write_all(format!("{line}\n").as_bytes())
+}
+
+/// The name `session_index.jsonl` gives a thread, if any.
+pub fn thread_name(codex_home: &Path, id: &str) -> Option<String> {
+    let text = fs::read_to_string(codex_home.join("session_index.jsonl")).ok()?;
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["id"] == id)
+        .find_map(|v| v["thread_name"].as_str().map(str::to_string))
+}
+
 /// What a whole rollout says, for `show` and `done`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -456,6 +484,19 @@ mod tests {
             scan_new_matching(home.path(), start, work.path(), &none, Some("ticket CSM-1"));
         assert_eq!(for_one[0].meta.id, "id-a");
         assert_eq!(scan_new(home.path(), start, work.path(), &none).len(), 3);
+    }
+
+    #[test]
+    fn thread_names_newest_wins() {
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(thread_name(home.path(), "a"), None);
+        name_thread(home.path(), "a", "first").unwrap();
+        name_thread(home.path(), "b", "other").unwrap();
+        name_thread(home.path(), "a", "CSM-1: second").unwrap();
+        assert_eq!(
+            thread_name(home.path(), "a").as_deref(),
+            Some("CSM-1: second")
+        );
     }
 
     #[test]

@@ -10,6 +10,9 @@ use crate::command_error::CommandError;
 use crate::context::Context;
 use crate::store::SessionStatus;
 
+/// How long the hook waits for the session's id to be recorded.
+const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Arguments of `csm hook`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,9 +43,18 @@ fn record(ctx: &Context, payload: &str) -> Result<(), CommandError> {
         return Ok(());
     };
     let store = ctx.store()?;
-    // Other threads (the UI's title request) have ids no session owns.
-    let Some(session) = store.session_by_codex_id(&turn.thread_id)? else {
-        return Ok(());
+    // A fast first turn can end before csm's watcher has stored the id it
+    // belongs to: wait for it a little. Other threads (the UI's title
+    // request) have ids no session will own, and cost that wait once.
+    let deadline = std::time::Instant::now() + OWNER_WAIT;
+    let session = loop {
+        if let Some(s) = store.session_by_codex_id(&turn.thread_id)? {
+            break s;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     };
     store.add_event(
         session.id,

@@ -109,6 +109,7 @@ pub fn resume_session(
         session_id: session.id,
         command: &command,
         capture_in: None,
+        thread_name: None,
         prompt_marker: None,
         on_captured: None,
     })

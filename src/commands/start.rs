@@ -127,6 +127,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         session_id,
         command: &command,
         capture_in: Some(codex_home),
+        thread_name: Some(format!(
+            "{key}: {}",
+            crate::output::sanitize(&ticket.summary)
+        )),
         // The prompt's first line is what tells this session's rollout from
         // another started in the same folder at the same moment.
         prompt_marker: prompt

@@ -307,3 +307,33 @@ fn unlink_and_forget() {
     let doc: Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(doc.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn notify_hook_waits_for_an_id_being_captured() {
+    let env = fixture();
+    let payload = json!({
+        "type": "agent-turn-complete", "thread-id": "019a0000-0000-7000-8000-0000000000aa",
+        "turn-id": "t1", "cwd": "/x", "last-assistant-message": "Quick turn."
+    })
+    .to_string();
+    let child = env.command(&["hook", "notify", &payload]).spawn().unwrap();
+    // The watcher stores the id a moment after the turn ended.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let store = Store::open(&env.store_file()).unwrap();
+    let id = store.sessions_for_ticket("CSM-2").unwrap()[1].id;
+    store
+        .set_codex_session_id(id, "019a0000-0000-7000-8000-0000000000aa")
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let events = store.events(id, 5).unwrap();
+    assert_eq!(events[0].kind, "turn-complete");
+    assert_eq!(events[0].data["last_assistant_message"], "Quick turn.");
+    assert_eq!(
+        store.session(id).unwrap().unwrap().status,
+        SessionStatus::Waiting
+    );
+    // A thread no session owns (the UI's title thread) is ignored, exit 0.
+    let other = payload.replace("0000000000aa", "0000000000bb");
+    env.run(&["hook", "notify", &other]).ok();
+    env.run(&["hook", "notify", "not json"]).ok();
+}

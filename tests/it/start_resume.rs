@@ -167,6 +167,11 @@ fn start_then_resume_elsewhere_with_the_ticket_news() {
 
     quit_codex(&tmux);
     assert!(tmux.screen().contains("CSM-EXITED 0"), "{}", tmux.screen());
+    // The Codex thread carries the ticket's name.
+    assert_eq!(
+        csm::codex::rollout::thread_name(&env.codex_home(), &id).as_deref(),
+        Some("CSM-1: Add a --json flag to list")
+    );
 
     // The ticket gains a criterion; resume from another folder.
     let path = env.work().join(".csm/tickets/CSM-1.md");
