@@ -212,13 +212,22 @@ impl Context {
                 mtime.as_nanos()
             ))
         });
+        let signed_in = || -> Result<(), CommandError> {
+            let home = self.codex_home()?;
+            crate::codex::discovery::check_signed_in(&home, &env_var).map_err(|e| {
+                CommandError::failure(e)
+                    .hint("run `codex login` (or set OPENAI_API_KEY), then try again")
+            })
+        };
         let store = self.store().ok();
         if let (Some(stamp), Some(store)) = (&stamp, &store)
             && store.cache_get(stamp).ok().flatten().is_some()
         {
+            signed_in()?;
             return Ok(path);
         }
         let found = crate::codex::discover(Some(&path), None).map_err(to_command_error)?;
+        signed_in()?;
         if let (Some(stamp), Some(store)) = (&stamp, &store) {
             let _ = store.cache_set(stamp, &found.version.to_string());
         }

@@ -173,6 +173,35 @@ pub fn version_of(path: &Path) -> Result<Version, DiscoveryError> {
     })
 }
 
+/// Whether Codex can reach a model without asking the user to sign in:
+/// it has a login (`auth.json`), an API key in the environment, or a
+/// config that points at another provider. `Err` names what is missing.
+pub fn check_signed_in(
+    codex_home: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    if codex_home.join("auth.json").is_file() {
+        return Ok(());
+    }
+    if ["OPENAI_API_KEY", "CODEX_API_KEY"]
+        .iter()
+        .any(|k| env(k).is_some_and(|v| !v.is_empty()))
+    {
+        return Ok(());
+    }
+    let provider = std::fs::read_to_string(codex_home.join("config.toml"))
+        .ok()
+        .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
+        .and_then(|c| c.get("model_provider")?.as_str().map(str::to_string));
+    match provider {
+        Some(p) if p != "openai" => Ok(()),
+        _ => Err(format!(
+            "codex is not signed in (no login in {}, no OPENAI_API_KEY)",
+            codex_home.display()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +222,31 @@ mod tests {
         assert_eq!(v("codex-cli dev"), None);
         assert!(v("codex-cli 0.168.9").unwrap() < MIN_VERSION);
         assert!(v("codex-cli 0.170.0").unwrap() > MIN_VERSION);
+    }
+
+    #[test]
+    fn signed_in_by_login_key_or_provider() {
+        let home = tempfile::tempdir().unwrap();
+        let none = |_: &str| None;
+        let err = check_signed_in(home.path(), &none).unwrap_err();
+        assert!(err.contains("not signed in"), "{err}");
+        let key = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-x".to_string());
+        assert!(check_signed_in(home.path(), &key).is_ok());
+        std::fs::write(
+            home.path().join("config.toml"),
+            "model_provider = \"openai\"\n",
+        )
+        .unwrap();
+        assert!(check_signed_in(home.path(), &none).is_err());
+        std::fs::write(
+            home.path().join("config.toml"),
+            "model_provider = \"ollama\"\n",
+        )
+        .unwrap();
+        assert!(check_signed_in(home.path(), &none).is_ok());
+        std::fs::remove_file(home.path().join("config.toml")).unwrap();
+        std::fs::write(home.path().join("auth.json"), "{}").unwrap();
+        assert!(check_signed_in(home.path(), &none).is_ok());
     }
 
     #[test]

@@ -312,6 +312,8 @@ fn the_child_environment_holds_no_secrets() {
     env.set_env("JIRA_API_TOKEN", "secret-two");
     env.set_env("MY_DEPLOY_KEY", "secret-three");
     env.set_env("KEEP_ME", "visible");
+    // Codex's own key is not csm's secret: it must reach Codex.
+    env.set_env("OPENAI_API_KEY", "sk-for-codex");
     std::fs::write(
         env.work().join(".csm.toml"),
         "[secrets]\nenv = [\"MY_DEPLOY_KEY\"]\n",
@@ -328,6 +330,7 @@ fn the_child_environment_holds_no_secrets() {
         );
     }
     assert!(seen.contains("KEEP_ME=visible"));
+    assert!(seen.contains("OPENAI_API_KEY=sk-for-codex"));
 }
 
 #[test]
@@ -356,4 +359,27 @@ fn list_of_fifty_jira_sessions_costs_one_request_then_none() {
     fake.clear_requests();
     env.run(&["list", "--json"]).ok();
     assert_eq!(fake.requests().len(), 0, "within the cache's lifetime");
+}
+
+#[test]
+fn codex_not_signed_in_says_what_to_run() {
+    let mut env = local_env();
+    let codex = env.root().join("bin/codex");
+    write_script(&codex, "echo 'codex-cli 0.169.0'");
+    env.set_env("CSM_CODEX_BIN", &codex);
+    let run = env.run(&["start", "CSM-1"]).fails_with(1);
+    assert!(
+        run.stderr.contains("codex is not signed in"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("run `codex login`"), "{}", run.stderr);
+    let store = Store::open(&env.store_file()).unwrap();
+    assert!(
+        store.list_sessions(true).unwrap().is_empty(),
+        "nothing recorded"
+    );
+    // With an API key it goes ahead (the stand-in codex exits at once).
+    env.set_env("OPENAI_API_KEY", "sk-test");
+    env.run(&["start", "CSM-1"]).ok();
 }
