@@ -64,7 +64,8 @@ fn main() {
 
     let resume = || {
         let mut cmd = csm(&home, root.path(), &["resume", key.as_str()]);
-        cmd.env("CSM_CODEX_BIN", &codex).env("OPENAI_API_KEY", "sk-bench");
+        cmd.env("CSM_CODEX_BIN", &codex)
+            .env("OPENAI_API_KEY", "sk-bench");
         run(cmd)
     };
     let direct = || {

@@ -35,6 +35,40 @@ pub struct Config {
     pub codex: CodexSection,
     /// Extra secrets to keep away from child processes.
     pub secrets: SecretsSection,
+    /// What happens when Codex finishes a turn.
+    pub notify: NotifySection,
+}
+
+/// `[notify]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySection {
+    /// `off`, `bell` (the terminal bell), or `command`.
+    pub on_turn: NotifyKind,
+    /// With `on_turn = "command"`: the program and its first arguments
+    /// (e.g. `["notify-send", "Codex"]`); csm adds "KEY: last message".
+    pub command: Vec<String>,
+}
+
+impl Default for NotifySection {
+    fn default() -> Self {
+        NotifySection {
+            on_turn: NotifyKind::Off,
+            command: vec!["notify-send".into(), "Codex".into()],
+        }
+    }
+}
+
+/// How a finished turn is announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    /// Not at all.
+    Off,
+    /// The terminal bell, rung in the session's terminal.
+    Bell,
+    /// A desktop notification through `[notify] command`.
+    Command,
 }
 
 /// `[tracker]`

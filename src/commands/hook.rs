@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::codex::notify;
 use crate::command_error::CommandError;
+use crate::config::NotifyKind;
 use crate::context::Context;
 use crate::store::SessionStatus;
 
@@ -65,5 +66,46 @@ fn record(ctx: &Context, payload: &str) -> Result<(), CommandError> {
         }),
     )?;
     store.set_status(session.id, SessionStatus::Waiting)?;
+    announce(
+        ctx,
+        &session.ticket_key,
+        turn.last_assistant_message.as_deref(),
+    )
+}
+
+/// Rings the bell or runs the notification command, as configured.
+fn announce(ctx: &Context, key: &str, message: Option<&str>) -> Result<(), CommandError> {
+    let notify = &ctx.config()?.config.notify;
+    match notify.on_turn {
+        NotifyKind::Off => {}
+        NotifyKind::Bell => {
+            // The hook runs in Codex's terminal (csm's PTY), so the bell
+            // reaches the user's terminal through the passthrough.
+            if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+                use std::io::Write;
+                let _ = tty.write_all(b"\x07");
+            }
+        }
+        NotifyKind::Command => {
+            let Some((program, args)) = notify.command.split_first() else {
+                return Ok(());
+            };
+            let first_line = message
+                .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
+                .map(crate::output::sanitize)
+                .unwrap_or_default();
+            let text: String = format!("{key}: {first_line}").chars().take(200).collect();
+            let status = std::process::Command::new(program)
+                .args(args)
+                .arg(text)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            if let Err(e) = status {
+                tracing::warn!(error = %e, program, "notification command failed");
+            }
+        }
+    }
     Ok(())
 }

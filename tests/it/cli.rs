@@ -66,6 +66,8 @@ fn config_show_names_each_source_user_repo_env() {
     jira.url = "https://env.example"                   # env CSM_JIRA_URL
     local.prefix = "CSM"                               # default
     local.statuses = ["To Do", "In Progress", "Done"]  # default
+    notify.command = ["notify-send", "Codex"]          # default
+    notify.on_turn = "off"                             # default
     secrets.env = []                                   # default
     tracker.kind = "local"                             # default
     workflow.done_status = "Done"                      # default

@@ -337,3 +337,32 @@ fn notify_hook_waits_for_an_id_being_captured() {
     env.run(&["hook", "notify", &other]).ok();
     env.run(&["hook", "notify", "not json"]).ok();
 }
+
+#[test]
+fn a_finished_turn_runs_the_notification_command() {
+    let env = fixture();
+    let out = env.root().join("notified.txt");
+    let script = env.root().join("bin/notify");
+    crate::support::env::write_script(
+        &script,
+        &format!("printf '%s|' \"$@\" > '{}'", out.display()),
+    );
+    std::fs::write(
+        env.work().join(".csm.toml"),
+        format!(
+            "[notify]\non_turn = \"command\"\ncommand = [\"{}\", \"Codex\"]\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let payload = json!({
+        "type": "agent-turn-complete", "thread-id": "019a0000-0000-7000-8000-000000000002",
+        "last-assistant-message": "All tests pass.\nDetails follow."
+    })
+    .to_string();
+    env.run(&["hook", "notify", &payload]).ok();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "Codex|CSM-2: All tests pass.|"
+    );
+}
