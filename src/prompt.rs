@@ -138,39 +138,15 @@ pub fn render_text<T: Serialize>(
     Ok(tidy(&out))
 }
 
-fn inc_helper(
-    h: &handlebars::Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &handlebars::Context,
-    _: &mut handlebars::RenderContext<'_, '_>,
-    out: &mut dyn handlebars::Output,
-) -> handlebars::HelperResult {
-    let n = h.param(0).and_then(|p| p.value().as_u64()).unwrap_or(0);
-    out.write(&(n + 1).to_string())?;
-    Ok(())
-}
+// `{{inc @index}}`: 1-based numbering in lists.
+handlebars::handlebars_helper!(inc_helper: |n: u64| n + 1);
 
-fn indent_helper(
-    h: &handlebars::Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &handlebars::Context,
-    _: &mut handlebars::RenderContext<'_, '_>,
-    out: &mut dyn handlebars::Output,
-) -> handlebars::HelperResult {
-    let text = h.param(0).and_then(|p| p.value().as_str()).unwrap_or("");
-    let indented: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if l.is_empty() {
-                String::new()
-            } else {
-                format!("  {l}")
-            }
-        })
-        .collect();
-    out.write(&indented.join("\n"))?;
-    Ok(())
-}
+// `{{indent text}}`: every non-empty line indented by two spaces.
+handlebars::handlebars_helper!(indent_helper: |text: str| text
+    .lines()
+    .map(|l| if l.is_empty() { String::new() } else { format!("  {l}") })
+    .collect::<Vec<_>>()
+    .join("\n"));
 
 /// Collapses runs of blank lines left by conditional blocks.
 fn tidy(text: &str) -> String {
