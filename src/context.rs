@@ -26,6 +26,9 @@ pub struct Context {
     /// The folder csm was started in.
     pub cwd: PathBuf,
     config: OnceLock<Resolved>,
+    /// When set, trackers opened from now on give up after this many
+    /// seconds and one attempt (resume's "go on without the news").
+    quick_tracker_secs: std::sync::atomic::AtomicU64,
 }
 
 /// Reads a variable of the process environment (the one place commands do).
@@ -46,6 +49,7 @@ impl Context {
             dirs,
             cwd,
             config: OnceLock::new(),
+            quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -87,6 +91,13 @@ impl Context {
         }
     }
 
+    /// Makes trackers opened from now on give up after `secs` seconds,
+    /// without retries.
+    pub fn quick_trackers(&self, secs: u64) {
+        self.quick_tracker_secs
+            .store(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The configured Jira site, with its token.
     pub fn jira(&self) -> Result<JiraTracker, CommandError> {
         let config = &self.config()?.config;
@@ -116,7 +127,13 @@ impl Context {
             deployment,
             ac_field: jira.ac_field.clone(),
             project: jira.project.clone(),
-            limits: jira::limits(jira.timeout_secs, jira.max_attempts),
+            limits: match self
+                .quick_tracker_secs
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                0 => jira::limits(jira.timeout_secs, jira.max_attempts),
+                quick => jira::limits(quick.min(jira.timeout_secs), 1),
+            },
         };
         // The kind decides the auth scheme; when it is not configured, ask
         // the site (serverInfo needs no login; the answer is cached).

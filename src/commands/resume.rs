@@ -23,6 +23,9 @@ pub struct Args {
     dry_run: bool,
 }
 
+/// How long resume waits for the ticket before going on without its news.
+pub const NEWS_WAIT_SECS: u64 = 5;
+
 /// Runs `csm resume`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let key = TicketKey::parse(&args.key)?;
@@ -124,6 +127,9 @@ fn read_ticket(
     session: &Session,
     key: &TicketKey,
 ) -> Option<(Ticket, Box<dyn Tracker>)> {
+    // The news is welcome, not needed: a slow tracker must not hold up
+    // the session.
+    ctx.quick_trackers(NEWS_WAIT_SECS);
     let tracker = match ctx.tracker_by_id(&session.tracker) {
         Ok(Some(t)) => t,
         _ => {

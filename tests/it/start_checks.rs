@@ -383,3 +383,44 @@ fn codex_not_signed_in_says_what_to_run() {
     env.set_env("OPENAI_API_KEY", "sk-test");
     env.run(&["start", "CSM-1"]).ok();
 }
+
+#[test]
+fn resume_goes_on_without_the_news_when_jira_is_slow() {
+    use crate::support::fake_jira::Fault;
+    let fake = FakeJira::start(Mode::Cloud);
+    fake.add_issue("PROJ-1", "Slow site", "", &["a"]);
+    let mut env = TestEnv::new();
+    env.write_user_config(
+        &fake
+            .csm_config("PROJ")
+            .replace("timeout_secs = 5", "timeout_secs = 30"),
+    );
+    env.set_env("CSM_JIRA_TOKEN", TOKEN);
+    env.set_env("CSM_CODEX_BIN", codex_bin());
+    let model = MockModel::start();
+    let id = real_session(&env, &model);
+    env.run(&["link", "PROJ-1", &id]).ok();
+    for _ in 0..3 {
+        fake.fail_next(
+            Some("/issue/"),
+            Fault::Delay(std::time::Duration::from_secs(20)),
+        );
+    }
+    let started = std::time::Instant::now();
+    let run = env.run(&["resume", "PROJ-1", "--dry-run"]).ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr.contains("resuming without its news"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains(&format!("resume {id}")),
+        "{}",
+        run.stdout
+    );
+}
