@@ -15,6 +15,32 @@ use serde_json::Value;
 mod parse;
 mod render;
 
+/// Reading ADF nodes, for the renderers (Markdown here, wiki markup in
+/// `wiki`): every accessor tolerates missing or mistyped fields.
+pub(crate) mod node {
+    use serde_json::Value;
+
+    /// The node's `type`, or "".
+    pub(crate) fn node_type(node: &Value) -> &str {
+        node.get("type").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// The node's `content`, or nothing.
+    pub(crate) fn children(node: &Value) -> &[Value] {
+        node.get("content")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// A string attribute.
+    pub(crate) fn attr<'a>(node: &'a Value, name: &str) -> Option<&'a str> {
+        node.get("attrs")
+            .and_then(|a| a.get(name))
+            .and_then(Value::as_str)
+    }
+}
+
 /// Converts an ADF document (`{"type":"doc","version":1,"content":[...]}`)
 /// to Markdown. Never fails and never panics: unknown nodes are kept as
 /// their text, malformed fields are ignored.

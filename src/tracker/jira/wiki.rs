@@ -12,6 +12,7 @@
 //! Task items are written as `* [ ] text` / `* [x] text`, which Jira shows
 //! as text and this module reads back as tasks.
 
+use super::adf::node::{attr, children, node_type};
 use serde_json::{Map, Value, json};
 
 use super::adf;
@@ -34,23 +35,6 @@ pub fn from_markdown(markdown: &str) -> String {
 }
 
 // ------------------------------------------------------------ ADF → wiki
-
-fn node_type(node: &Value) -> &str {
-    node.get("type").and_then(Value::as_str).unwrap_or("")
-}
-
-fn children(node: &Value) -> &[Value] {
-    node.get("content")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-fn attr<'a>(node: &'a Value, name: &str) -> Option<&'a str> {
-    node.get("attrs")
-        .and_then(|a| a.get(name))
-        .and_then(Value::as_str)
-}
 
 fn write_blocks(nodes: &[Value], out: &mut String) {
     let mut first = true;

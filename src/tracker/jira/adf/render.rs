@@ -6,6 +6,7 @@
 //! stack. The Markdown written is meant to parse back (pulldown-cmark) to the
 //! same document, which is why escaping is conservative.
 
+use super::node::{attr, children, node_type};
 use serde_json::Value;
 
 const MAX_DEPTH: usize = 64;
@@ -22,23 +23,6 @@ pub(super) fn document(doc: &Value) -> String {
         _ => Vec::new(),
     };
     blocks(&nodes, false, 0)
-}
-
-fn node_type(node: &Value) -> &str {
-    node.get("type").and_then(Value::as_str).unwrap_or("")
-}
-
-fn children(node: &Value) -> &[Value] {
-    node.get("content")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-fn attr<'a>(node: &'a Value, name: &str) -> Option<&'a str> {
-    node.get("attrs")
-        .and_then(|a| a.get(name))
-        .and_then(Value::as_str)
 }
 
 fn is_inline(node: &Value) -> bool {
