@@ -81,6 +81,7 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
         "launched",
         &json!({"pid": session.pid(), "pty": session.uses_pty()}),
     )?;
+    store.set_pid(launch.session_id, Some(session.pid()))?;
     let stop = Arc::new(AtomicBool::new(false));
     let captured = std::thread::scope(|scope| {
         let watcher = launch.capture_in.as_ref().map(|codex_home| {
@@ -124,6 +125,7 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
     }
     store.add_event(launch.session_id, "exited", &json!({"code": exit.code()}))?;
     store.set_status(launch.session_id, SessionStatus::Idle)?;
+    store.set_pid(launch.session_id, None)?;
     Ok(Outcome { exit, captured })
 }
 

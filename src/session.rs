@@ -145,7 +145,7 @@ impl SessionRow {
             summary: info.as_ref().map(|i| i.summary.clone()),
             ticket_status: info.map(|i| i.status),
             ticket_offline: offline,
-            status: s.status,
+            status: live_status(s),
             folder: s.folder.clone(),
             branch: s.branch.clone(),
             codex_session_id: s.codex_session_id.clone(),
@@ -155,6 +155,30 @@ impl SessionRow {
             tracker: s.tracker.clone(),
         }
     }
+}
+
+/// A session's status, corrected by the process state: a session said to
+/// be running or waiting whose Codex process is gone (csm was killed, the
+/// machine restarted) is idle.
+pub fn live_status(s: &Session) -> SessionStatus {
+    match (s.status, s.pid) {
+        (SessionStatus::Running | SessionStatus::Waiting, Some(pid)) if !alive(pid) => {
+            SessionStatus::Idle
+        }
+        (status, _) => status,
+    }
+}
+
+fn alive(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only asks whether the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The session a command means: the one whose Codex id or csm number is

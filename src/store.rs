@@ -70,6 +70,9 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     );",
+    // 2: the process id of a running Codex, to tell a live session from one
+    // whose csm was killed.
+    "ALTER TABLE sessions ADD COLUMN pid INTEGER;",
 ];
 
 /// The schema version this csm writes.
@@ -199,6 +202,8 @@ pub struct Session {
     pub launched_at: Option<i64>,
     /// When Codex last showed activity (a turn, a launch).
     pub last_activity_at: Option<i64>,
+    /// The process id of Codex while csm runs it.
+    pub pid: Option<i64>,
 }
 
 /// What is needed to record a new session.
@@ -409,7 +414,7 @@ impl Store {
 
     const SESSION_COLUMNS: &'static str = "id, ticket_key, tracker, folder, codex_session_id,
         settings, status, branch, start_commit, ticket_snapshot, created_at, updated_at,
-        launched_at, last_activity_at";
+        launched_at, last_activity_at, pid";
 
     fn read_session(row: &Row<'_>) -> rusqlite::Result<(Session, String, Option<String>)> {
         let settings: String = row.get(5)?;
@@ -432,6 +437,7 @@ impl Store {
                 updated_at: row.get(11)?,
                 launched_at: row.get(12)?,
                 last_activity_at: row.get(13)?,
+                pid: row.get(14)?,
             },
             settings,
             snapshot,
@@ -573,6 +579,14 @@ impl Store {
                 ticket_snapshot = COALESCE(?3, ticket_snapshot), status = 'running'
              WHERE id = ?1",
             params![id, now, ticket_snapshot.map(Value::to_string)],
+        )
+    }
+
+    /// Records (or, with `None`, clears) the process id of Codex.
+    pub fn set_pid(&self, id: i64, pid: Option<u32>) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE sessions SET pid = ?2 WHERE id = ?1",
+            params![id, pid.map(i64::from)],
         )
     }
 
@@ -766,6 +780,27 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("csm.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO sessions (ticket_key, tracker, folder, created_at, updated_at)
+                 VALUES ('OLD-1', 'local:/r', '/r', 1, 1); PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        let old = &store.sessions_for_ticket("OLD-1").unwrap()[0];
+        assert_eq!(old.pid, None);
+        store.set_pid(old.id, Some(4242)).unwrap();
+        assert_eq!(store.session(old.id).unwrap().unwrap().pid, Some(4242));
     }
 
     #[test]

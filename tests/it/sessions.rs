@@ -366,3 +366,42 @@ fn a_finished_turn_runs_the_notification_command() {
         "Codex|CSM-2: All tests pass.|"
     );
 }
+
+#[test]
+fn a_session_whose_codex_is_gone_is_shown_idle() {
+    let env = fixture();
+    let store = Store::open(&env.store_file()).unwrap();
+    let dead = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let sessions = store.sessions_for_ticket("CSM-2").unwrap();
+    store
+        .set_status(sessions[0].id, SessionStatus::Running)
+        .unwrap();
+    store.set_pid(sessions[0].id, Some(dead)).unwrap();
+    store
+        .set_status(sessions[1].id, SessionStatus::Running)
+        .unwrap();
+    store
+        .set_pid(sessions[1].id, Some(std::process::id()))
+        .unwrap();
+    let run = env.run(&["list", "--json"]).ok();
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let status = |id: i64| {
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(sessions[0].id), "idle", "its Codex is gone");
+    assert_eq!(
+        status(sessions[1].id),
+        "running",
+        "its Codex (this test) lives"
+    );
+}
