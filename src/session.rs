@@ -132,13 +132,15 @@ pub struct SessionRow {
 impl SessionRow {
     /// Joins a session with what is known of its ticket.
     pub fn new(s: &Session, info: Option<&TicketInfo>, offline: bool) -> SessionRow {
-        // The snapshot taken at the last launch is the fallback.
-        let snapshot = s
-            .ticket_snapshot
-            .as_ref()
-            .and_then(|v| serde_json::from_value::<Ticket>(v.clone()).ok());
-        let fallback = snapshot.as_ref().map(TicketInfo::from);
-        let info = info.cloned().or(fallback);
+        // The snapshot taken at the last launch is the fallback, read only
+        // when the tracker gave nothing (list builds a row per session).
+        let info = info.cloned().or_else(|| {
+            let snap = s.ticket_snapshot.as_ref()?;
+            Some(TicketInfo {
+                summary: snap.get("summary")?.as_str()?.to_string(),
+                status: snap.get("status")?.as_str()?.to_string(),
+            })
+        });
         SessionRow {
             id: s.id,
             key: s.ticket_key.clone(),
