@@ -300,6 +300,12 @@ mod tests {
         fn property(&self, k: &TicketKey, n: &str) -> Result<Option<Value>, TrackerError> {
             self.inner.property(k, n)
         }
+        fn log_work(&self, k: &TicketKey, s: u64, c: &str) -> Result<(), TrackerError> {
+            self.inner.log_work(k, s, c)
+        }
+        fn has_work_log(&self, k: &TicketKey, m: &str) -> Result<bool, TrackerError> {
+            self.inner.has_work_log(k, m)
+        }
     }
 
     #[test]

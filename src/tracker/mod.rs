@@ -162,6 +162,13 @@ pub trait Tracker: Send + Sync {
     /// Changes parts of a ticket.
     fn update(&self, key: &TicketKey, update: &TicketUpdate) -> Result<(), TrackerError>;
 
+    /// Logs `seconds` of work on a ticket, with a comment (Markdown).
+    fn log_work(&self, key: &TicketKey, seconds: u64, comment: &str) -> Result<(), TrackerError>;
+
+    /// Whether a work log whose comment carries `marker` exists (to tell,
+    /// after an unknown outcome, whether a log went in).
+    fn has_work_log(&self, key: &TicketKey, marker: &str) -> Result<bool, TrackerError>;
+
     /// Sets a JSON property on a ticket (Jira issue property; local front
     /// matter), used to mirror the session link.
     fn set_property(

@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod codex_exec;
 mod doctor;
+mod done;
 mod jira;
 mod output;
 mod pty;

@@ -496,6 +496,46 @@ impl Tracker for JiraTracker {
         self.comment_from(&c)
     }
 
+    fn log_work(&self, key: &TicketKey, seconds: u64, comment: &str) -> Result<(), TrackerError> {
+        // Jira's own format, in UTC: 2026-11-25T08:00:00.000+0000.
+        let started = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            .to_string();
+        // Jira refuses less than a minute.
+        let payload = json!({
+            "timeSpentSeconds": seconds.max(60),
+            "started": started,
+            "comment": self.body_from_markdown(comment)?,
+        });
+        self.send(
+            Method::POST,
+            &format!("/issue/{key}/worklog"),
+            &[],
+            Some(&payload),
+            &format!("logging work on {key}"),
+        )
+        .map_err(|e| self.not_found_as(key, e))?;
+        Ok(())
+    }
+
+    fn has_work_log(&self, key: &TicketKey, marker: &str) -> Result<bool, TrackerError> {
+        let page = self
+            .send(
+                Method::GET,
+                &format!("/issue/{key}/worklog"),
+                &[("maxResults", "5000".into())],
+                None,
+                &format!("reading the work log of {key}"),
+            )
+            .map_err(|e| self.not_found_as(key, e))?;
+        for w in page["worklogs"].as_array().into_iter().flatten() {
+            if self.to_markdown(&w["comment"])?.contains(marker) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn transitions(&self, key: &TicketKey) -> Result<Vec<Transition>, TrackerError> {
         let t = self
             .send(
