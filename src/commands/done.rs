@@ -96,6 +96,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .clone()
         .unwrap_or_else(|| config.workflow.done_status.clone());
 
+    // A move that cannot happen is said now, before Codex is asked and
+    // anything is posted.
+    if !args.no_transition {
+        crate::tracker::check_transition(tracker.as_ref(), &key, &ticket.status, &target)
+            .map_err(|e| {
+                let hint = match &e {
+                    crate::tracker::TrackerError::TransitionNeedsFields { .. } => format!(
+                        "move it in the tracker yourself, then post the note with `csm done {key} --no-transition`"
+                    ),
+                    _ => "pass --status with one of the available statuses, or --no-transition".to_string(),
+                };
+                CommandError::failure(crate::output::sanitize(&e.to_string())).hint(hint)
+            })?;
+    }
     let repo = evidence::gather(&session.folder, session.start_commit.as_deref());
     let tests = if args.run_tests {
         Some(run_tests(ctx, &session.folder)?)

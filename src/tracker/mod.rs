@@ -186,6 +186,48 @@ pub trait Tracker: Send + Sync {
     ) -> Result<Option<serde_json::Value>, TrackerError>;
 }
 
+/// The transition to take for `target`: one leading to a status of that
+/// name first, else one of that name; those without required fields first.
+pub fn pick_transition<'a>(all: &'a [Transition], target: &str) -> Option<&'a Transition> {
+    let by = |f: &dyn Fn(&Transition) -> bool| {
+        let mut matching: Vec<&Transition> = all.iter().filter(|t| f(t)).collect();
+        matching.sort_by_key(|t| !t.required_fields.is_empty());
+        matching.into_iter().next()
+    };
+    by(&|t| t.to_status.eq_ignore_ascii_case(target))
+        .or_else(|| by(&|t| t.name.eq_ignore_ascii_case(target)))
+}
+
+/// Checks, without changing anything, that `key` (now in `current`) can be
+/// moved to `target`: a transition leads there and its screen needs no
+/// field csm cannot fill in.
+pub fn check_transition(
+    tracker: &dyn Tracker,
+    key: &TicketKey,
+    current: &str,
+    target: &str,
+) -> Result<(), TrackerError> {
+    if current.eq_ignore_ascii_case(target.trim()) {
+        return Ok(());
+    }
+    let all = tracker.transitions(key)?;
+    let chosen =
+        pick_transition(&all, target.trim()).ok_or_else(|| TrackerError::NoSuchTransition {
+            key: key.to_string(),
+            target: target.to_string(),
+            available: all.iter().map(|t| t.to_status.clone()).collect(),
+        })?;
+    if chosen.required_fields.is_empty() {
+        Ok(())
+    } else {
+        Err(TrackerError::TransitionNeedsFields {
+            key: key.to_string(),
+            target: target.to_string(),
+            fields: chosen.required_fields.clone(),
+        })
+    }
+}
+
 /// Why a tracker call failed. Each variant carries what a person needs to
 /// understand the failure; the CLI adds the hint on what to do.
 #[derive(Debug, thiserror::Error)]

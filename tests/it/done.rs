@@ -535,8 +535,48 @@ fn bad_input_is_refused_with_one_line() {
     );
     let run = w.env.run(&["done", "PROJ-1", "--run-tests"]).fails_with(2);
     assert!(run.stderr.contains("test_command"), "{}", run.stderr);
+    let run = w
+        .env
+        .run(&["done", "PROJ-1", "--status", "Won't Do"])
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("needs fields csm does not set: Resolution"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--no-transition"), "{}", run.stderr);
+    let run = w
+        .env
+        .run(&["done", "PROJ-1", "--status", "Shipped"])
+        .fails_with(1);
+    assert!(run.stderr.contains("available: "), "{}", run.stderr);
     let run = w.env.run(&["done", "../x"]).fails_with(2);
     assert!(run.stderr.starts_with("error:"), "{}", run.stderr);
     assert!(w.comments().is_empty());
     assert!(w.store().outbox_pending().unwrap().is_empty());
+}
+
+#[test]
+fn edit_lets_the_user_change_the_note_and_keeps_its_marker() {
+    use crate::support::env::write_script;
+    let mut w = World::jira(Mode::Cloud);
+    let failing = w.env.root().join("failing-editor");
+    write_script(&failing, "exit 3");
+    w.env.set_env("EDITOR", &failing);
+    w.answer(&["met", "met"]);
+    let run = w.env.run(&["done", "PROJ-1", "--edit"]).fails_with(1);
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert!(w.comments().is_empty());
+    assert!(w.store().outbox_pending().unwrap().is_empty());
+
+    let editor = w.env.root().join("editor");
+    write_script(&editor, "printf 'Reviewed by hand.\\n' > \"$1\"");
+    w.env.set_env("EDITOR", &editor);
+    w.answer(&["met", "met"]);
+    w.env.run(&["done", "PROJ-1", "--edit"]).ok();
+    let note = &w.comments()[0];
+    assert!(note.starts_with("Reviewed by hand."), "{note}");
+    assert!(note.contains("csm note csm-"), "{note}");
+    assert_eq!(w.status(), "Done");
 }

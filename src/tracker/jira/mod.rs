@@ -17,6 +17,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+pub use super::pick_transition;
 pub use client::{Auth, JiraClient, Limits};
 
 use super::markdown;
@@ -764,18 +765,6 @@ fn property_name(name: &str) -> String {
         .collect();
     // No dot segments: they would change the URL's path.
     safe.replace("..", "_")
-}
-
-/// The transition to take for `target`: one leading to a status of that
-/// name first, else one of that name; those without required fields first.
-pub fn pick_transition<'a>(all: &'a [Transition], target: &str) -> Option<&'a Transition> {
-    let by = |f: &dyn Fn(&Transition) -> bool| {
-        let mut matching: Vec<&Transition> = all.iter().filter(|t| f(t)).collect();
-        matching.sort_by_key(|t| !t.required_fields.is_empty());
-        matching.into_iter().next()
-    };
-    by(&|t| t.to_status.eq_ignore_ascii_case(target))
-        .or_else(|| by(&|t| t.name.eq_ignore_ascii_case(target)))
 }
 
 /// The default request limits with a given timeout and attempt count.
