@@ -13,6 +13,7 @@ pub mod command_error;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod crashpoint;
 pub mod credentials;
 pub mod editor;
 pub mod error;

@@ -96,7 +96,9 @@ fn send(
                 return Ok(Delivered::FoundPosted(found.id));
             }
             store.outbox_begin_attempt(item.id)?;
+            crate::crashpoint::here("outbox:attempt-counted");
             let posted = tracker.comment(key, &item.body)?;
+            crate::crashpoint::here("outbox:comment-posted");
             Ok(Delivered::Posted(posted.id))
         }
         kind::TRANSITION => {

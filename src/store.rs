@@ -206,6 +206,15 @@ pub struct Session {
     pub pid: Option<i64>,
 }
 
+/// The outcome of [`Store::claim_session`].
+#[derive(Debug)]
+pub enum Claim {
+    /// The session was recorded with this id.
+    New(i64),
+    /// The ticket already has this session.
+    Taken(Box<Session>),
+}
+
 /// What is needed to record a new session.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewSession {
@@ -411,6 +420,32 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records a new session for a ticket unless it already has one, in one
+    /// `IMMEDIATE` transaction, so two `csm start` of one ticket at once
+    /// make one session. Sessions `is_leftover` calls abandoned (an
+    /// interrupted start) are removed first. The new session's `pid` is
+    /// `owner` (csm itself, until Codex runs).
+    pub fn claim_session(
+        &self,
+        new: &NewSession,
+        owner: u32,
+        is_leftover: impl Fn(&Session) -> bool,
+    ) -> Result<Claim, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let existing = self.sessions_for_ticket(&new.ticket_key)?;
+        for s in existing.iter().filter(|s| is_leftover(s)) {
+            self.delete_session(s.id)?;
+        }
+        if let Some(taken) = existing.into_iter().rev().find(|s| !is_leftover(s)) {
+            return Ok(Claim::Taken(Box::new(taken)));
+        }
+        let id = self.insert_session(new)?;
+        self.set_pid(id, Some(owner))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Claim::New(id))
     }
 
     const SESSION_COLUMNS: &'static str = "id, ticket_key, tracker, folder, codex_session_id,
@@ -702,9 +737,10 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Queues several items for one ticket and records `report` as a
-    /// `report` event of the session, all in one transaction: either all
-    /// of it is in the store or none. Items are (kind, body, marker).
+    /// Queues several items for one ticket, records `report` as a `report`
+    /// event of the session and, with `done`, marks the session done, all
+    /// in one transaction: either all of it is in the store or none. Items
+    /// are (kind, body, marker).
     pub fn outbox_queue(
         &self,
         ticket_key: &str,
@@ -712,6 +748,7 @@ impl Store {
         items: &[(&str, String, String)],
         session_id: i64,
         report: &Value,
+        done: bool,
     ) -> Result<(), StoreError> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
@@ -729,6 +766,18 @@ impl Store {
             params![session_id, now, report.to_string()],
         )
         .map_err(|e| self.err(e))?;
+        if done {
+            tx.execute(
+                "UPDATE sessions SET status = 'done', updated_at = ?2 WHERE id = ?1",
+                params![session_id, now],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, 'done', '{}')",
+                params![session_id, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
         tx.commit().map_err(|e| self.err(e))
     }
 

@@ -14,7 +14,7 @@ use crate::note::{self, NoteContext, NoteData};
 use crate::outbox::{self, kind};
 use crate::prompt::Template;
 use crate::report::{self, Report};
-use crate::store::{SessionStatus, Store};
+use crate::store::Store;
 use crate::tracker::{Ticket, TicketKey};
 
 /// Arguments of `csm done`.
@@ -206,14 +206,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         "criteria": report.criteria,
         "problem": report.problem,
     });
+    crate::crashpoint::here("done:reported");
+    // The session is done once its note and move are safely queued; the
+    // outbox sees them through.
     store.outbox_queue(
         key.as_str(),
         &tracker.id(),
         &items,
         session.id,
         &report_event,
+        !blocked,
     )?;
     drop(tracker);
+    crate::crashpoint::here("done:queued");
 
     deliver(ctx, &store, &key)?;
     if blocked {
@@ -226,8 +231,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             "the note is on the ticket; finish the work with `csm resume {key}`, or move it anyway with `csm done {key} --force`"
         )));
     }
-    store.set_status(session.id, SessionStatus::Done)?;
-    store.add_event(session.id, "done", &serde_json::json!({"marker": marker}))?;
     Ok(())
 }
 

@@ -580,3 +580,36 @@ fn edit_lets_the_user_change_the_note_and_keeps_its_marker() {
     assert!(note.contains("csm note csm-"), "{note}");
     assert_eq!(w.status(), "Done");
 }
+
+#[test]
+fn a_crash_at_any_step_loses_nothing_and_posts_once() {
+    for point in [
+        "done:reported",
+        "done:queued",
+        "outbox:attempt-counted",
+        "outbox:comment-posted",
+    ] {
+        let mut w = World::jira(Mode::Cloud);
+        w.answer(&["met", "met"]);
+        w.answer(&["met", "met"]);
+        w.env.set_env("CSM_CRASH_AT", point);
+        let run = w.env.run(&["done", "PROJ-1"]);
+        assert_eq!(run.code, -1, "{point}: killed by the signal: {run:?}");
+        let conn = rusqlite::Connection::open(w.env.store_file()).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "{point}");
+        let queued = w.store().outbox_pending().unwrap().len();
+        let expected = if point == "done:reported" { 0 } else { 2 };
+        assert_eq!(queued, expected, "{point}: the queue survives");
+
+        w.env.remove_env("CSM_CRASH_AT");
+        w.env.run(&["done", "PROJ-1"]).ok();
+        assert_eq!(w.comments().len(), 1, "{point}: exactly one note");
+        assert_eq!(w.status(), "Done", "{point}");
+        assert!(w.store().outbox_pending().unwrap().is_empty(), "{point}");
+        let session = &w.store().sessions_for_ticket("PROJ-1").unwrap()[0];
+        assert_eq!(session.status, csm::store::SessionStatus::Done, "{point}");
+    }
+}

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod codex_exec;
+mod crash;
 mod doctor;
 mod done;
 mod jira;
