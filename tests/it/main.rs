@@ -10,6 +10,7 @@ mod done;
 mod jira;
 mod output;
 mod pty;
+mod secrets;
 mod sessions;
 mod start_checks;
 mod start_resume;
