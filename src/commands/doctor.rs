@@ -65,10 +65,7 @@ impl Check {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let checks = checks(ctx);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&checks).unwrap_or_default()
-        );
+        println!("{}", crate::output::json(&checks).unwrap_or_default());
     } else {
         for check in &checks {
             let label = match check.state {

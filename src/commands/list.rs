@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let sessions = store.list_sessions(args.all)?;
     let rows = rows(ctx, &store, &sessions)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&rows)
+        let text = crate::output::json(&rows)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
         return Ok(());
