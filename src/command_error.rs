@@ -219,8 +219,12 @@ impl From<WorktreeError> for CommandError {
             WorktreeError::Parent { .. } => {
                 usage().hint("fix [worktree] parent; `csm config show` says where it is set")
             }
-            WorktreeError::WouldLoseWork { path, repo, .. } => failure()
-                .hint("commit them and push (or merge) the commits, then try again")
+            WorktreeError::WouldLoseWork { path, repo, loss } => failure()
+                .hint(if loss.uncommitted.is_empty() {
+                    "push the commits (or merge them into another branch), then try again"
+                } else {
+                    "commit the files and push the commits (or merge them), then try again"
+                })
                 .hint(format!(
                     "or throw them away: `git -C {} worktree remove --force {}`",
                     crate::codex::command::quote(repo.as_os_str()),

@@ -663,7 +663,10 @@ pub fn plan(repo: &Repo, want: &Want<'_>, facts: &dyn Facts) -> Result<Plan, Wor
     let previous = want.previous.filter(|p| p.repo == repo.main);
     let make = |path: PathBuf, branch: String, action, prune_stale, base| Plan {
         repo: repo.main.clone(),
-        folder: path.join(&repo.prefix),
+        folder: match repo.prefix.as_os_str().is_empty() {
+            true => path.clone(),
+            false => path.join(&repo.prefix),
+        },
         path,
         branch,
         action,
@@ -1558,6 +1561,14 @@ mod tests {
         let p = plan(&r, &want("proj-1-x"), &known(&[], &[])).unwrap();
         assert_eq!(p.action, Action::Create);
         assert_eq!(p.path, PathBuf::from("/src/app.worktrees/proj-1-x"));
+        assert_eq!(
+            plan(&repo(vec![]), &want("proj-1-x"), &known(&[], &[]))
+                .unwrap()
+                .folder
+                .as_os_str(),
+            "/src/app.worktrees/proj-1-x",
+            "no trailing slash"
+        );
         assert_eq!(
             p.folder,
             PathBuf::from("/src/app.worktrees/proj-1-x/services/api")
