@@ -50,7 +50,7 @@ pub enum GitError {
 /// Runs `git -C <folder> <args>` (argv, never a shell) and returns its
 /// standard output, or git's own first line of complaint.
 pub fn run<S: AsRef<std::ffi::OsStr>>(folder: &Path, args: &[S]) -> Result<String, GitError> {
-    run_in(folder, args, false)
+    run_in(Some(folder), args, false)
 }
 
 /// [`run`] with git's messages in English, for the rare answer csm has to
@@ -59,11 +59,11 @@ pub fn run_c_locale<S: AsRef<std::ffi::OsStr>>(
     folder: &Path,
     args: &[S],
 ) -> Result<String, GitError> {
-    run_in(folder, args, true)
+    run_in(Some(folder), args, true)
 }
 
 fn run_in<S: AsRef<std::ffi::OsStr>>(
-    folder: &Path,
+    folder: Option<&Path>,
     args: &[S],
     c_locale: bool,
 ) -> Result<String, GitError> {
@@ -71,9 +71,10 @@ fn run_in<S: AsRef<std::ffi::OsStr>>(
     if c_locale {
         cmd.env("LC_ALL", "C").env_remove("LANGUAGE");
     }
+    if let Some(folder) = folder {
+        cmd.arg("-C").arg(folder);
+    }
     let out = cmd
-        .arg("-C")
-        .arg(folder)
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -96,7 +97,7 @@ fn run_in<S: AsRef<std::ffi::OsStr>>(
             l.trim_start_matches("fatal: ")
                 .trim_start_matches("error: ")
         })
-        .map_or_else(|| format!("exit status {}", out.status), str::to_string);
+        .map_or_else(|| out.status.to_string(), str::to_string);
     Err(GitError::Failed {
         args: shown_args(args),
         message: crate::output::sanitize(&message),
@@ -112,5 +113,5 @@ fn shown_args<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
 
 /// What `git --version` says (`git version 2.47.3`).
 pub fn version() -> Result<String, GitError> {
-    run(Path::new("."), &["--version"]).map(|s| s.trim().to_string())
+    run_in(None, &["--version"], false).map(|s| s.trim().to_string())
 }

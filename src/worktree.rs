@@ -221,7 +221,12 @@ pub struct BranchData<'a> {
     pub issue_type: Option<&'a str>,
 }
 
-handlebars::handlebars_helper!(slug_helper: |text: str| slug(text));
+// `{{slug summary}}`; an absent value (a ticket without a type) is empty.
+handlebars::handlebars_helper!(slug_helper: |value: Json| match value {
+    serde_json::Value::String(s) => slug(s),
+    serde_json::Value::Null => String::new(),
+    other => slug(&other.to_string()),
+});
 
 /// Renders the branch template and makes the result a valid, lower-case
 /// branch name of at most [`MAX_BRANCH_LEN`] characters (the key alone when
@@ -1385,6 +1390,14 @@ mod tests {
         assert_eq!(
             branch_name("{{slug type}}/{{key}}-{{slug summary}}", &data).unwrap(),
             "bug/proj-7-fix-it"
+        );
+        let untyped = BranchData {
+            issue_type: None,
+            ..data.clone()
+        };
+        assert_eq!(
+            branch_name("{{slug type}}/{{key}}", &untyped).unwrap(),
+            "proj-7"
         );
         assert_eq!(
             branch_name("users/me//{{key}}.lock/x.", &data).unwrap(),

@@ -112,9 +112,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             // but never creates the store.
             let records = match &store {
                 Some(s) => Some(worktree::recorded(s)?),
-                None if ctx.dirs.store_file().is_file() => {
-                    Some(worktree::recorded(&ctx.store()?)?)
-                }
+                None if ctx.dirs.store_file().is_file() => Some(worktree::recorded(&ctx.store()?)?),
                 None => None,
             };
             Some(plan_worktree(ctx, repo, &key, &ticket, records)?)
