@@ -249,7 +249,7 @@ pub fn branch_name(template: &str, data: &BranchData<'_>) -> Result<String, Work
 /// are folded (`é` → `e`, `ß` → `ss`), everything else separates words.
 pub fn slug(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in folded(text) {
+    for c in folded(text).chars() {
         if c.is_ascii_alphanumeric() {
             out.push(c);
         } else if !out.is_empty() && !out.ends_with('-') {
@@ -266,7 +266,7 @@ pub fn slug(text: &str) -> String {
 /// with `.lock` or `.`, at most [`MAX_BRANCH_LEN`] characters. When
 /// nothing is left, the slug of `fallback` (the key) is used.
 pub fn to_branch_name(raw: &str, fallback: &str) -> String {
-    let text: String = folded(raw).collect();
+    let text = folded(raw);
     let parts: Vec<String> = text.split('/').filter_map(clean_part).collect();
     let mut name = parts.join("/");
     if name.len() > MAX_BRANCH_LEN {
@@ -344,45 +344,47 @@ fn cap(name: &str) -> String {
 
 /// The characters of `text`, lower-cased, with Latin accents folded to
 /// ASCII and combining marks dropped.
-fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
-    text.chars()
-        .flat_map(char::to_lowercase)
-        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
-        .flat_map(|c| {
-            let s: &str = match c {
-                'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
-                'æ' => "ae",
-                'ç' | 'ć' | 'ĉ' | 'ċ' | 'č' => "c",
-                'ď' | 'đ' | 'ð' => "d",
-                'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ĕ' | 'ė' | 'ę' | 'ě' => "e",
-                'ĝ' | 'ğ' | 'ġ' | 'ģ' => "g",
-                'ĥ' | 'ħ' => "h",
-                'ì' | 'í' | 'î' | 'ï' | 'ĩ' | 'ī' | 'ĭ' | 'į' | 'ı' => "i",
-                'ĳ' => "ij",
-                'ĵ' => "j",
-                'ķ' => "k",
-                'ĺ' | 'ļ' | 'ľ' | 'ŀ' | 'ł' => "l",
-                'ñ' | 'ń' | 'ņ' | 'ň' => "n",
-                'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ŏ' | 'ő' => "o",
-                'œ' => "oe",
-                'ŕ' | 'ŗ' | 'ř' => "r",
-                'ś' | 'ŝ' | 'ş' | 'š' | 'ș' => "s",
-                'ß' => "ss",
-                'ţ' | 'ť' | 'ŧ' | 'ț' => "t",
-                'þ' => "th",
-                'ù' | 'ú' | 'û' | 'ü' | 'ũ' | 'ū' | 'ŭ' | 'ů' | 'ű' | 'ų' => "u",
-                'ŵ' => "w",
-                'ý' | 'ÿ' | 'ŷ' => "y",
-                'ź' | 'ż' | 'ž' => "z",
-                _ => "",
-            };
-            let folded: Vec<char> = if s.is_empty() {
-                vec![c]
-            } else {
-                s.chars().collect()
-            };
-            folded
-        })
+fn folded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        // Combining accents (a decomposed `é`) go; the letter stays.
+        if ('\u{300}'..='\u{36f}').contains(&c) {
+            continue;
+        }
+        let s: &str = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+            'æ' => "ae",
+            'ç' | 'ć' | 'ĉ' | 'ċ' | 'č' => "c",
+            'ď' | 'đ' | 'ð' => "d",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ĕ' | 'ė' | 'ę' | 'ě' => "e",
+            'ĝ' | 'ğ' | 'ġ' | 'ģ' => "g",
+            'ĥ' | 'ħ' => "h",
+            'ì' | 'í' | 'î' | 'ï' | 'ĩ' | 'ī' | 'ĭ' | 'į' | 'ı' => "i",
+            'ĳ' => "ij",
+            'ĵ' => "j",
+            'ķ' => "k",
+            'ĺ' | 'ļ' | 'ľ' | 'ŀ' | 'ł' => "l",
+            'ñ' | 'ń' | 'ņ' | 'ň' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ŏ' | 'ő' => "o",
+            'œ' => "oe",
+            'ŕ' | 'ŗ' | 'ř' => "r",
+            'ś' | 'ŝ' | 'ş' | 'š' | 'ș' => "s",
+            'ß' => "ss",
+            'ţ' | 'ť' | 'ŧ' | 'ț' => "t",
+            'þ' => "th",
+            'ù' | 'ú' | 'û' | 'ü' | 'ũ' | 'ū' | 'ŭ' | 'ů' | 'ű' | 'ų' => "u",
+            'ŵ' => "w",
+            'ý' | 'ÿ' | 'ŷ' => "y",
+            'ź' | 'ż' | 'ž' => "z",
+            _ => "",
+        };
+        if s.is_empty() {
+            out.push(c);
+        } else {
+            out.push_str(s);
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------
@@ -1095,12 +1097,12 @@ impl fmt::Display for Loss {
     }
 }
 
-/// What removing the worktree at `path` would lose: uncommitted changes,
+/// What removing the worktree `entry` would lose: uncommitted changes,
 /// and commits of its HEAD that are on no remote-tracking branch and no
-/// local branch other than its own.
-pub fn loss(path: &Path) -> Result<Loss, WorktreeError> {
+/// local branch other than its own (two git commands).
+fn loss(entry: &Entry) -> Result<Loss, WorktreeError> {
     let status = git::run(
-        path,
+        &entry.path,
         &[
             "status",
             "--porcelain",
@@ -1110,28 +1112,24 @@ pub fn loss(path: &Path) -> Result<Loss, WorktreeError> {
         ],
     )?;
     let uncommitted = parse_status(&status);
-    let own = git::run(path, &["symbolic-ref", "--quiet", "--short", "HEAD"])
-        .ok()
-        .map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty());
-    let mut args: Vec<String> = vec!["rev-list".into(), "--oneline".into(), "HEAD".into()];
-    args.push("--not".into());
-    if let Some(own) = &own {
-        args.push(format!("--exclude={own}"));
-    }
-    args.push("--branches".into());
-    args.push("--remotes".into());
     // Before the first commit there is nothing to lose but files.
-    let has_head = git::run(path, &["rev-parse", "--verify", "--quiet", "HEAD"]).is_ok();
-    let unpushed = if has_head {
-        git::run(path, &args)?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
-    } else {
-        Vec::new()
+    let unpushed = match &entry.head {
+        None => Vec::new(),
+        Some(_) => {
+            let mut args: Vec<String> = vec!["rev-list".into(), "--oneline".into(), "HEAD".into()];
+            args.push("--not".into());
+            if let Some(own) = &entry.branch {
+                args.push(format!("--exclude={own}"));
+            }
+            args.push("--branches".into());
+            args.push("--remotes".into());
+            git::run(&entry.path, &args)?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        }
     };
     Ok(Loss {
         uncommitted,
@@ -1180,40 +1178,54 @@ impl State {
     }
 }
 
-fn entry_for(rec: &Recorded) -> Result<Option<Entry>, WorktreeError> {
-    let list = git::run(&rec.repo, &["worktree", "list", "--porcelain"]).map_err(|e| match e {
-        GitError::Failed { .. } if !rec.repo.is_dir() => WorktreeError::NotARepo {
-            folder: rec.repo.clone(),
+/// The linked worktrees of a repository, as git lists them.
+fn linked_worktrees(repo: &Path) -> Result<Vec<Entry>, WorktreeError> {
+    let list = git::run(repo, &["worktree", "list", "--porcelain"]).map_err(|e| match e {
+        GitError::Failed { .. } if !repo.is_dir() => WorktreeError::NotARepo {
+            folder: repo.to_path_buf(),
         },
         other => other.into(),
     })?;
-    Ok(parse_worktree_list(&list)
+    Ok(parse_worktree_list(&list).into_iter().skip(1).collect())
+}
+
+fn entry_for(rec: &Recorded) -> Result<Option<Entry>, WorktreeError> {
+    Ok(linked_worktrees(&rec.repo)?
         .into_iter()
-        .skip(1)
         .find(|e| e.path == rec.path))
 }
 
-/// The state of a worktree csm made.
-pub fn state(rec: &Recorded) -> State {
-    if rec.removed {
-        return State::Removed;
-    }
-    let entry = match entry_for(rec) {
-        Ok(e) => e,
-        Err(e) => {
-            return State::Unknown {
-                error: e.to_string(),
-            };
-        }
-    };
+/// The state of each worktree csm made (one `git worktree list` per
+/// repository, two git commands per worktree in place).
+pub fn states(recs: &[Recorded]) -> Vec<State> {
+    let mut lists: BTreeMap<&Path, Result<Vec<Entry>, String>> = BTreeMap::new();
+    recs.iter()
+        .map(|rec| {
+            if rec.removed {
+                return State::Removed;
+            }
+            let list = lists
+                .entry(&rec.repo)
+                .or_insert_with(|| linked_worktrees(&rec.repo).map_err(|e| e.to_string()));
+            match list {
+                Ok(list) => state_of(rec, list.iter().find(|e| e.path == rec.path)),
+                Err(error) => State::Unknown {
+                    error: error.clone(),
+                },
+            }
+        })
+        .collect()
+}
+
+fn state_of(rec: &Recorded, entry: Option<&Entry>) -> State {
     match entry {
         None if rec.path.exists() => State::Unregistered,
         None => State::Missing,
         Some(e) if e.prunable || !rec.path.exists() => State::Missing,
         Some(e) if e.locked.is_some() => State::Locked {
-            reason: e.locked.filter(|r| !r.is_empty()),
+            reason: e.locked.clone().filter(|r| !r.is_empty()),
         },
-        Some(_) => match loss(&rec.path) {
+        Some(e) => match loss(e) {
             Ok(l) if l.is_empty() => State::Clean,
             Ok(l) => State::Dirty(l),
             Err(e) => State::Unknown {
@@ -1240,8 +1252,8 @@ pub fn check_removable(rec: &Recorded) -> Result<(), WorktreeError> {
             reason: e.locked.filter(|r| !r.is_empty()),
         }),
         Some(e) if e.prunable || !rec.path.exists() => Ok(()),
-        Some(_) => {
-            let loss = loss(&rec.path)?;
+        Some(e) => {
+            let loss = loss(&e)?;
             if loss.is_empty() {
                 Ok(())
             } else {

@@ -149,7 +149,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     // half made.
     let (folder, start_commit, applied) = match &plan {
         Some(plan) => {
-            let applied = worktree::apply(plan)?;
+            let applied = {
+                let _spin = ctx.output.spinner("Making the worktree");
+                worktree::apply(plan)?
+            };
             ctx.output.info(&plan.describe());
             if applied.folder != plan.folder {
                 command =

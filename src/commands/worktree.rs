@@ -68,16 +68,18 @@ fn list(ctx: &Context, all: bool, json: bool) -> Result<(), CommandError> {
         .into_iter()
         .filter(|r| all || !r.removed)
         .collect();
+    let states = worktree::states(&records);
     let rows: Vec<Row<'_>> = records
         .iter()
-        .map(|r| Row {
+        .zip(states)
+        .map(|(r, state)| Row {
             key: &r.key,
             session: r.session_id,
             branch: &r.branch,
             folder: &r.path,
             repo: &r.repo,
             start_commit: r.base.as_deref(),
-            state: worktree::state(r),
+            state,
         })
         .collect();
     if json {

@@ -484,6 +484,18 @@ fn worktree_list_shows_ticket_branch_folder_and_state() {
     assert_eq!(json[0]["uncommitted"][0], "x.txt");
     assert_eq!(json[1]["state"], "clean");
     assert_eq!(json[1]["branch"], "csm-1-add-a-json-flag");
+
+    // Forgetting the ticket leaves its worktree, and says where it is.
+    let run = env.run(&["forget", "CSM-2"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "CSM-2's worktree {} (branch csm-2-second) stays",
+            sibling(&env, "csm-2-second").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(sibling(&env, "csm-2-second").join("x.txt").exists());
 }
 
 #[test]
