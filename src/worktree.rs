@@ -485,8 +485,21 @@ impl Repo {
 }
 
 /// Finds the repository `folder` is in, and its worktrees. Fails with
-/// [`WorktreeError::NotARepo`] outside a repository.
+/// [`WorktreeError::NotARepo`] outside a repository, and with
+/// [`WorktreeError::GitTooOld`] when git fails and is older than
+/// [`GIT_FOR_START`] (its version is only asked for then: a process fewer
+/// on every start).
 pub fn discover(folder: &Path) -> Result<Repo, WorktreeError> {
+    match find_repo(folder) {
+        Err(WorktreeError::Git(e)) => {
+            check_git(GIT_FOR_START)?;
+            Err(WorktreeError::Git(e))
+        }
+        other => other,
+    }
+}
+
+fn find_repo(folder: &Path) -> Result<Repo, WorktreeError> {
     let out = git::run_c_locale(folder, &["rev-parse", "--show-toplevel", "--show-prefix"])
         .map_err(|e| match e {
             GitError::Failed { ref message, .. }
@@ -954,12 +967,16 @@ pub fn record(
 /// Every worktree csm made, one per folder with its latest use, most
 /// recent first.
 pub fn recorded(store: &Store) -> Result<Vec<Recorded>, StoreError> {
-    let keys: BTreeMap<i64, String> = store
-        .list_sessions(true)?
-        .into_iter()
-        .map(|s| (s.id, s.ticket_key))
-        .collect();
     let mut events = store.events_of_kind(EVENT)?;
+    // Only the sessions that made worktrees are read, not all of them.
+    let mut keys: BTreeMap<i64, String> = BTreeMap::new();
+    for e in &events {
+        if !keys.contains_key(&e.session_id)
+            && let Some(s) = store.session(e.session_id)?
+        {
+            keys.insert(s.id, s.ticket_key);
+        }
+    }
     events.extend(store.events_of_kind(EVENT_REMOVED)?);
     events.sort_by_key(|e| e.id);
     let mut by_path: BTreeMap<PathBuf, Recorded> = BTreeMap::new();

@@ -150,7 +150,6 @@ fn restore_worktree(
     else {
         return Err(gone());
     };
-    worktree::check_git(worktree::GIT_FOR_START)?;
     let repo = worktree::discover(&rec.repo)?;
     let facts = worktree::GitFacts {
         repo: &repo.main,

@@ -64,7 +64,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         !args.no_worktree && (args.worktree || ctx.config()?.config.workflow.worktree);
     // Before anything is read or written: can there be a worktree here?
     let repo = if use_worktree {
-        worktree::check_git(worktree::GIT_FOR_START)?;
         Some(worktree::discover(&folder)?)
     } else {
         None
