@@ -445,13 +445,16 @@ pub fn parse_status(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut records = text.split('\0').filter(|r| !r.is_empty());
     while let Some(record) = records.next() {
-        if record.len() < 4 {
+        let (Some(code), Some(path)) = (record.get(..3), record.get(3..)) else {
+            continue;
+        };
+        if path.is_empty() {
             continue;
         }
-        let (code, path) = record.split_at(3);
         out.push(path.to_string());
-        // A rename or copy is followed by the path it came from.
-        if code.starts_with(['R', 'C']) {
+        // A rename or copy (staged, or in the worktree for an
+        // intent-to-add file) is followed by the path it came from.
+        if code[..2].contains(['R', 'C']) {
             records.next();
         }
     }
@@ -1534,8 +1537,8 @@ mod tests {
     #[test]
     fn status_porcelain() {
         assert_eq!(
-            parse_status("RM c.txt\0a.txt\0?? b.txt\0 M src/x y.rs\0"),
-            ["c.txt", "b.txt", "src/x y.rs"]
+            parse_status("RM c.txt\0a.txt\0?? b.txt\0 M src/x y.rs\0 R n.rs\0o.rs\0"),
+            ["c.txt", "b.txt", "src/x y.rs", "n.rs"]
         );
         assert!(parse_status("").is_empty());
     }

@@ -136,7 +136,7 @@ fn start_makes_a_branch_and_worktree_and_runs_codex_there() {
         "{}",
         run.stderr
     );
-    assert_eq!(codex_cwds(&env), [wt.clone()]);
+    assert_eq!(codex_cwds(&env), std::slice::from_ref(&wt));
     assert_eq!(
         worktrees(&env),
         [
