@@ -197,6 +197,9 @@ pub struct WorkflowSection {
     pub start_status: String,
     /// The status `csm done` moves a ticket to.
     pub done_status: String,
+    /// The command that runs the tests, as argv (`["cargo", "test"]`), for
+    /// `csm done --run-tests`.
+    pub test_command: Option<Vec<String>>,
     /// Whether `csm start` gives each ticket its own branch and git
     /// worktree (as `--worktree` does).
     pub worktree: bool,
@@ -207,6 +210,7 @@ impl Default for WorkflowSection {
         WorkflowSection {
             start_status: "In Progress".into(),
             done_status: "Done".into(),
+            test_command: None,
             worktree: false,
         }
     }
@@ -315,6 +319,7 @@ impl Config {
         full.jira.deployment = Some(Deployment::Cloud);
         full.jira.project = Some(String::new());
         full.jira.token_command = Some(Vec::new());
+        full.workflow.test_command = Some(Vec::new());
         full.codex.bin = Some(PathBuf::new());
         full.worktree.parent = Some(PathBuf::new());
         let mut leaves = BTreeMap::new();

@@ -29,6 +29,10 @@ pub enum Template {
     Start,
     /// What changed on the ticket, for `csm resume`.
     Resume,
+    /// The request for a per-criterion report, for `csm done`.
+    Report,
+    /// The completion note `csm done` posts to the ticket.
+    Done,
 }
 
 impl Template {
@@ -37,6 +41,8 @@ impl Template {
         match self {
             Template::Start => "start.md.hbs",
             Template::Resume => "resume.md.hbs",
+            Template::Report => "report.md.hbs",
+            Template::Done => "done.md.hbs",
         }
     }
 
@@ -44,6 +50,8 @@ impl Template {
         match self {
             Template::Start => include_str!("../templates/start.md.hbs"),
             Template::Resume => include_str!("../templates/resume.md.hbs"),
+            Template::Report => include_str!("../templates/report.md.hbs"),
+            Template::Done => include_str!("../templates/done.md.hbs"),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod completions;
 pub mod config;
 pub mod doctor;
+pub mod done;
 pub mod forget;
 pub mod hook;
 pub mod link;
@@ -15,6 +16,7 @@ pub mod resume;
 pub mod set;
 pub mod show;
 pub mod start;
+pub mod sync;
 pub mod ticket;
 pub mod unlink;
 pub mod worktree;
@@ -60,6 +62,10 @@ pub enum Command {
     Resume(resume::Args),
     /// List the sessions being worked on.
     List(list::Args),
+    /// Finish a ticket: post an evidence-based note and move it to done.
+    Done(done::Args),
+    /// Post the notes and moves still queued for trackers.
+    Sync(sync::Args),
     /// Show everything about a ticket's sessions.
     Show(show::Args),
     /// Change a session's Codex settings (model, effort, sandbox, ...).
@@ -93,6 +99,20 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     let ctx = Context::new(output)?;
     crate::output::init_logging(cli.verbose, cli.quiet, Some(&ctx.dirs.log_dir()));
     tracing::debug!(command = ?std::env::args().nth(1), "csm starting");
+    if matches!(
+        cli.command,
+        Command::Start(_)
+            | Command::Resume(_)
+            | Command::List(_)
+            | Command::Show(_)
+            | Command::Set(_)
+            | Command::Link(_)
+            | Command::Unlink(_)
+            | Command::Ticket(_)
+    ) {
+        // Notes `csm done` could not post go out as soon as csm runs again.
+        sync::background(&ctx);
+    }
     match cli.command {
         Command::Auth(args) => auth::run(&ctx, args),
         Command::Start(args) => start::run(&ctx, args),
@@ -102,6 +122,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Hook(args) => hook::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
+        Command::Done(args) => done::run(&ctx, args),
+        Command::Sync(args) => sync::run(&ctx, args),
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),

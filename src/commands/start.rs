@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::launch::{self, Launch};
 use crate::output::sanitize;
 use crate::prompt::{StartData, Template};
-use crate::store::NewSession;
+use crate::store::{Claim, NewSession};
 use crate::tracker::{Ticket, TicketKey, Tracker};
 use crate::worktree::{self, BranchData, GitFacts, Plan, Repo, Want};
 
@@ -91,7 +91,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         Some(s) => s.sessions_for_ticket(key.as_str())?,
         None => Vec::new(),
     };
-    if let Some(last) = existing.last()
+    // What an interrupted start left behind is replaced, not refused: it
+    // links to no Codex session, so nothing is lost.
+    let leftovers: Vec<i64> = existing
+        .iter()
+        .filter(|s| crate::session::never_started(s))
+        .map(|s| s.id)
+        .collect();
+    if let Some(last) = existing.iter().rev().find(|s| !leftovers.contains(&s.id))
         && !args.new
     {
         if std::io::stdin().is_terminal() && ask_resume(&key)? {
@@ -167,7 +174,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     };
     // Record first: whatever happens next, the link is not lost.
     let snapshot = serde_json::to_value(&ticket).ok();
-    let session_id = store.insert_session(&NewSession {
+    let new_session = NewSession {
         ticket_key: key.to_string(),
         tracker: tracker.id(),
         folder: folder.clone(),
@@ -175,13 +182,37 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         branch: data.branch.clone(),
         start_commit,
         ticket_snapshot: snapshot.clone(),
-    })?;
+    };
+    let session_id = if args.new {
+        let id = store.insert_session(&new_session)?;
+        store.set_pid(id, Some(std::process::id()))?;
+        id
+    } else {
+        match store.claim_session(
+            &new_session,
+            std::process::id(),
+            crate::session::never_started,
+        )? {
+            Claim::New(id) => id,
+            Claim::Taken(other) => {
+                return Err(CommandError::failure(format!(
+                    "{key} already has a session (in {}), started a moment ago",
+                    other.folder.display()
+                ))
+                .hint(format!("resume it with `csm resume {key}` once it is up"))
+                .hint("or start another one with `csm start --new`"));
+            }
+        }
+    };
     if let (Some(plan), Some(applied)) = (&plan, &applied) {
         worktree::record(&store, session_id, plan, applied)?;
     }
+    crate::crashpoint::here("start:recorded");
     move_to_start_status(ctx, tracker.as_ref(), &key, &ticket.status)?;
+    crate::crashpoint::here("start:moved");
     mirror(ctx, tracker.as_ref(), &key, session_id, &folder, None);
     store.mark_launched(session_id, snapshot.as_ref())?;
+    crate::crashpoint::here("start:launching");
     ctx.output.info(&format!(
         "Starting Codex on {key} in {} (session {session_id}).",
         folder.display()

@@ -4,7 +4,9 @@
 mod auth;
 mod cli;
 mod codex_exec;
+mod crash;
 mod doctor;
+mod done;
 mod jira;
 mod output;
 mod pty;
