@@ -30,5 +30,6 @@ pub mod report;
 pub mod session;
 pub mod store;
 pub mod tracker;
+pub mod worktree;
 
 pub use error::{Error, Result};

@@ -660,15 +660,28 @@ impl Store {
 
     /// The newest `limit` events of a session, newest first.
     pub fn events(&self, session_id: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, session_id, at, kind, data FROM session_events
-                 WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )
-            .map_err(|e| self.err(e))?;
+        self.query_events(
+            "WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
+            params![session_id, limit as i64],
+        )
+    }
+
+    /// Every event of one kind, of every session, oldest first (for rare
+    /// kinds, such as the worktrees csm made).
+    pub fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>, StoreError> {
+        self.query_events("WHERE kind = ?1 ORDER BY id", params![kind])
+    }
+
+    fn query_events(
+        &self,
+        where_clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Event>, StoreError> {
+        let sql =
+            format!("SELECT id, session_id, at, kind, data FROM session_events {where_clause}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![session_id, limit as i64], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -951,6 +964,13 @@ mod tests {
         let events = store.events(a, 10).unwrap();
         assert_eq!(events[0].kind, "exited");
         assert_eq!(events[1].data["last"], "done");
+        store.add_event(b, "exited", &json!({"code": 1})).unwrap();
+        let exits = store.events_of_kind("exited").unwrap();
+        assert_eq!(
+            exits.iter().map(|e| e.session_id).collect::<Vec<_>>(),
+            [a, b],
+            "every session's, oldest first"
+        );
         assert!(
             store
                 .session(a)

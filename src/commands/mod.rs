@@ -19,6 +19,7 @@ pub mod start;
 pub mod sync;
 pub mod ticket;
 pub mod unlink;
+pub mod worktree;
 
 use clap::{Parser, Subcommand};
 
@@ -77,6 +78,8 @@ pub enum Command {
     Forget(forget::Args),
     /// Create, list, show, comment on and move tickets.
     Ticket(ticket::Args),
+    /// List the git worktrees csm made for tickets, or remove one.
+    Worktree(worktree::Args),
     /// Show the resolved configuration and where each value came from.
     Config(config::Args),
     /// Check that csm can work here: config, store, credentials, codex.
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
+        Command::Worktree(args) => worktree::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => completions::run(args),

@@ -17,3 +17,4 @@ mod start_checks;
 mod start_resume;
 mod support;
 mod ticket;
+mod worktree;
