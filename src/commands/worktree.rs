@@ -137,7 +137,7 @@ fn table<const N: usize>(ctx: &Context, header: [&str; N], rows: &[[String; N]])
     out
 }
 
-fn prune(ctx: &Context, key: &str, dry_run: bool) -> Result<(), CommandError> {
+pub(crate) fn prune(ctx: &Context, key: &str, dry_run: bool) -> Result<(), CommandError> {
     let key = TicketKey::parse(key)?;
     let store = ctx.store()?;
     let targets: Vec<Recorded> = worktree::recorded_for_ticket(&store, key.as_str())?
