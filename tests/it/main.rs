@@ -7,6 +7,7 @@ mod codex_exec;
 mod crash;
 mod doctor;
 mod done;
+mod faults;
 mod hostile;
 mod jira;
 mod output;

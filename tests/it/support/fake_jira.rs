@@ -205,6 +205,11 @@ impl FakeJira {
             .push_back((path.map(str::to_string), fault));
     }
 
+    /// Drops the faults not yet served.
+    pub fn clear_faults(&self) {
+        self.inner.lock().unwrap().faults.clear();
+    }
+
     /// Sets how many issues a search page holds.
     pub fn set_page_size(&self, n: usize) {
         self.inner.lock().unwrap().page_size = n.max(1);
