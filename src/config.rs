@@ -652,4 +652,26 @@ mod tests {
         assert_eq!(line_column("ab\ncdé\nx", 3), (2, 1));
         assert_eq!(line_column("ab\ncdé\nx", 8), (3, 1));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_config_file_loads_or_fails_with_an_error(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-z_]{1,12}(\\.[a-z_]{1,12})? = [0-9a-z\"\\[\\], =]{0,24}",
+                    "\\[(jira|workflow|codex|tracker|local|notify|secrets|x)\\]",
+                    "(url|email|deployment|timeout_secs|args|kind|prefix|statuses) = .{0,20}",
+                    ".{0,40}",
+                ],
+                0..12,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let user_file = dir.path().join("config.toml");
+            std::fs::write(&user_file, lines.join("\n")).unwrap();
+            let locations = Locations { user_file, cwd: dir.path().to_path_buf() };
+            let _ = Resolved::load(&locations, |_| None);
+        }
+    }
 }
