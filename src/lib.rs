@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod error;
 pub mod git;
 pub mod launch;
+pub mod lint;
 pub mod output;
 pub mod paths;
 pub mod prompt;
