@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod credentials;
+pub mod draft;
 pub mod error;
 pub mod git;
 pub mod launch;

@@ -154,66 +154,78 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
-    /// What is wrong and how to fix it, in one line.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Reason {
+    /// What is wrong (about a criterion: without naming it).
+    pub fn problem(&self) -> String {
         match self {
-            Reason::NoCriteria => f.write_str(
-                "there are no acceptance criteria: add concrete, checkable ones",
-            ),
-            Reason::EmptySummary => {
-                f.write_str("the summary is empty: name the one thing this ticket delivers")
+            Reason::NoCriteria => "it has no acceptance criteria".into(),
+            Reason::EmptySummary => "the summary is empty".into(),
+            Reason::LongSummary { chars } => {
+                format!("the summary has {chars} characters (at most {MAX_SUMMARY_CHARS})")
             }
-            Reason::LongSummary { chars } => write!(
-                f,
-                "the summary has {chars} characters (at most {MAX_SUMMARY_CHARS}): keep it to one responsibility"
-            ),
-            Reason::TwoDeliverables { first, second } => write!(
-                f,
-                "the summary joins two deliverables (\"{first}\" and \"{second}\"): split it into two tickets"
-            ),
-            Reason::Empty => f.write_str("is empty: write the criterion or remove it"),
-            Reason::Unfinished { marker } => {
-                write!(f, "is unfinished (\"{marker}\"): write the criterion or remove it")
+            Reason::TwoDeliverables { first, second } => {
+                format!("the summary joins two deliverables (\"{first}\" and \"{second}\")")
             }
-            Reason::Question => f.write_str(
-                "is a question, not a criterion: answer it and state the expected result",
-            ),
-            Reason::Duplicate { of } => {
-                write!(f, "repeats criterion {}: remove one of them", of + 1)
+            Reason::Empty => "is empty".into(),
+            Reason::Unfinished { marker } => format!("is unfinished (\"{marker}\")"),
+            Reason::Question => "is a question".into(),
+            Reason::Duplicate { of } => format!("repeats criterion {}", of + 1),
+            Reason::Activity { verb } => {
+                format!("describes an activity (\"{verb}\"), not a result")
             }
-            Reason::Activity { verb } => write!(
-                f,
-                "describes an activity (\"{verb}\"), not a result: state what is true when it is done"
-            ),
-            Reason::NoOutcome => f.write_str(
-                "names no observable outcome: say what a test or a person sees (output, exit code, file, response)",
-            ),
-            Reason::Vague { term } => write!(
-                f,
-                "uses \"{term}\" without a measurable target: add a number or the exact expected result"
-            ),
-            Reason::Loophole { phrase } => {
-                write!(f, "leaves a loophole (\"{phrase}\"): say what must happen")
+            Reason::NoOutcome => "names no observable outcome".into(),
+            Reason::Vague { term } => {
+                format!("uses \"{term}\" without a measurable target")
             }
-            Reason::OpenEnded { phrase } => {
-                write!(f, "is open-ended (\"{phrase}\"): list every case to check")
+            Reason::Loophole { phrase } => format!("leaves a loophole (\"{phrase}\")"),
+            Reason::OpenEnded { phrase } => format!("is open-ended (\"{phrase}\")"),
+        }
+    }
+
+    /// What to do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            Reason::NoCriteria => "add criteria a test or a person can check",
+            Reason::EmptySummary => "name the one thing this ticket delivers",
+            Reason::LongSummary { .. } => "keep it to one responsibility",
+            Reason::TwoDeliverables { .. } => "split it into two tickets",
+            Reason::Empty | Reason::Unfinished { .. } => "write the criterion or remove it",
+            Reason::Question => "answer it and state the expected result",
+            Reason::Duplicate { .. } => "remove one of them",
+            Reason::Activity { .. } => "state what is true when it is done",
+            Reason::NoOutcome => {
+                "say what a test or a person sees (output, exit code, file, response)"
             }
+            Reason::Vague { .. } => "add a number or the exact expected result",
+            Reason::Loophole { .. } => "say what must happen",
+            Reason::OpenEnded { .. } => "list every case to check",
         }
     }
 }
 
+impl fmt::Display for Reason {
+    /// What is wrong and how to fix it, in one line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.problem(), self.fix())
+    }
+}
+
 impl Finding {
-    /// One line for a person: where, what and how to fix it. `criteria`
-    /// are the criteria the verdict was made for (to quote the one meant).
-    pub fn describe(&self, criteria: &[String]) -> String {
+    /// What is wrong, naming the criterion (quoted from `criteria`, the
+    /// criteria the verdict was made for).
+    pub fn problem(&self, criteria: &[String]) -> String {
         match self.target {
-            Target::Summary | Target::Criteria => self.reason.to_string(),
+            Target::Summary | Target::Criteria => self.reason.problem(),
             Target::Criterion(i) => {
                 let text = criteria.get(i).map(|c| quote(c)).unwrap_or_default();
-                format!("criterion {} {text}{}", i + 1, self.reason)
+                format!("criterion {} {text}{}", i + 1, self.reason.problem())
             }
         }
+    }
+
+    /// One line for a person: where, what and how to fix it.
+    pub fn describe(&self, criteria: &[String]) -> String {
+        format!("{}: {}", self.problem(criteria), self.reason.fix())
     }
 }
 

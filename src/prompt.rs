@@ -29,6 +29,8 @@ pub enum Template {
     Start,
     /// What changed on the ticket, for `csm resume`.
     Resume,
+    /// Drafting a ticket (and revising the draft), for `csm draft-ticket`.
+    Draft,
 }
 
 impl Template {
@@ -37,6 +39,7 @@ impl Template {
         match self {
             Template::Start => "start.md.hbs",
             Template::Resume => "resume.md.hbs",
+            Template::Draft => "draft.md.hbs",
         }
     }
 
@@ -44,6 +47,7 @@ impl Template {
         match self {
             Template::Start => include_str!("../templates/start.md.hbs"),
             Template::Resume => include_str!("../templates/resume.md.hbs"),
+            Template::Draft => include_str!("../templates/draft.md.hbs"),
         }
     }
 }
