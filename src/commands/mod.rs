@@ -6,9 +6,11 @@ pub mod auth;
 pub mod completions;
 pub mod config;
 pub mod doctor;
+pub mod draft_ticket;
 pub mod forget;
 pub mod hook;
 pub mod link;
+pub mod lint;
 pub mod list;
 pub mod man;
 pub mod resume;
@@ -71,6 +73,12 @@ pub enum Command {
     Forget(forget::Args),
     /// Create, list, show, comment on and move tickets.
     Ticket(ticket::Args),
+    /// Let Codex draft a ready ticket from an idea, or rewrite a ticket's
+    /// acceptance criteria.
+    DraftTicket(draft_ticket::Args),
+    /// Check that a ticket is ready: testable acceptance criteria, one
+    /// responsibility.
+    Lint(lint::Args),
     /// Show the resolved configuration and where each value came from.
     Config(config::Args),
     /// Check that csm can work here: config, store, credentials, codex.
@@ -102,6 +110,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
+        Command::DraftTicket(args) => draft_ticket::run(&ctx, args),
+        Command::Lint(args) => lint::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
