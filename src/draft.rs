@@ -405,12 +405,13 @@ pub fn criteria_diff(old: &[String], new: &[String]) -> Vec<DiffLine> {
             out.push(DiffLine::Same(a[i].clone()));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(DiffLine::Added(b[j].clone()));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            // Removals before additions, as diffs show them.
             out.push(DiffLine::Removed(a[i].clone()));
             i += 1;
+        } else {
+            out.push(DiffLine::Added(b[j].clone()));
+            j += 1;
         }
     }
     out
@@ -620,6 +621,14 @@ mod tests {
         assert_eq!(
             criteria_diff(&[], &s(&["x"])),
             vec![DiffLine::Added("x".into())]
+        );
+        assert_eq!(
+            criteria_diff(&s(&["old", "kept"]), &s(&["new", "kept"])),
+            vec![
+                DiffLine::Removed("old".into()),
+                DiffLine::Added("new".into()),
+                DiffLine::Same("kept".into()),
+            ]
         );
     }
 

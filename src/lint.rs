@@ -378,7 +378,7 @@ fn criterion_reason(criterion: &str, w: &Words) -> Option<Reason> {
     if let Some(phrase) = OPEN_ENDED
         .iter()
         .find(|p| w.has_phrase(p))
-        .map(|p| p.to_string())
+        .map(|p| if *p == "etc" { "etc." } else { p }.to_string())
         .or_else(|| (w.prose.contains("...") || w.prose.contains('…')).then(|| "…".to_string()))
     {
         return Some(Reason::OpenEnded { phrase });
