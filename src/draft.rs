@@ -11,6 +11,7 @@ use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::lint::{self, Verdict};
+use crate::output::sanitize;
 use crate::prompt::{StartData, clean};
 use crate::tracker::markdown::{self, one_line};
 use crate::tracker::{NewTicket, Ticket};
@@ -128,17 +129,19 @@ fn item(text: &str) -> String {
 
 fn items(list: &[String]) -> Vec<String> {
     list.iter()
-        .map(|i| item(i))
+        .map(|i| item(&sanitize(i)))
         .filter(|i| !i.is_empty())
         .collect()
 }
 
 impl Draft {
-    /// The same draft with clean one-line items and trimmed text.
+    /// The same draft with clean one-line items and trimmed text, without
+    /// terminal control sequences (the text came from a model and is
+    /// shown, stored and later given to Codex again).
     pub fn normalized(&self) -> Draft {
         Draft {
-            summary: one_line(&self.summary),
-            description: self.description.trim().to_string(),
+            summary: one_line(&sanitize(&self.summary)),
+            description: sanitize(self.description.trim()),
             acceptance_criteria: items(&self.acceptance_criteria),
             definition_of_done: items(&self.definition_of_done),
             out_of_scope: items(&self.out_of_scope),
@@ -515,6 +518,12 @@ mod tests {
         );
         let fenced = format!("```json\n{}\n```", answer());
         assert_eq!(parse_answer(&fenced).unwrap(), d);
+        let mut hostile = answer();
+        hostile["summary"] = "Export\u{1b}]52;c;ZXZpbA==\u{7} sessions".into();
+        assert_eq!(
+            parse_answer(&hostile.to_string()).unwrap().summary,
+            "Export sessions"
+        );
 
         let mut missing = answer();
         missing

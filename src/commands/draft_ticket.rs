@@ -175,17 +175,36 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         if !(args.yes && ctx.output.quiet) {
             show(ctx, &draft, current.as_ref(), &verdict);
         }
+        let missing = if draft.acceptance_criteria.is_empty() {
+            Some("acceptance criteria")
+        } else if !existing && draft.summary.is_empty() {
+            Some("summary")
+        } else {
+            None
+        };
         if args.yes {
+            if let Some(what) = missing {
+                let path = work.file("draft.md");
+                let _ = std::fs::write(&path, draft.to_markdown());
+                return Err(CommandError::failure(format!(
+                    "the draft has no {what}: nothing was written"
+                ))
+                .hint(format!("the draft is kept in {}", path.display()))
+                .hint("run the command again, or review the draft without --yes"));
+            }
             break;
         }
-        match ask(current.as_ref())? {
-            Choice::Accept => break,
-            Choice::Reject => {
+        match (ask(current.as_ref())?, missing) {
+            (Choice::Accept, Some(what)) => {
+                eprintln!("The draft has no {what}: edit it, or reject it.")
+            }
+            (Choice::Accept, None) => break,
+            (Choice::Reject, _) => {
                 return Err(CommandError::failure(
                     "the draft was rejected: nothing was written",
                 ));
             }
-            Choice::Edit => {
+            (Choice::Edit, _) => {
                 let findings = draft::feedback(&verdict, &draft.acceptance_criteria, existing);
                 let key = current.as_ref().map(|t| t.key.to_string());
                 let text = draft::edit_text(&draft, key.as_deref(), &findings);
@@ -198,7 +217,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
 
     let keep = |e: CommandError| -> CommandError {
-        let path = work.file("accepted.md");
+        let path = work.file("draft.md");
         match std::fs::write(&path, draft.to_markdown()) {
             Ok(()) => e.hint(format!("the accepted draft is kept in {}", path.display())),
             Err(_) => e,

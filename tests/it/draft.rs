@@ -213,6 +213,23 @@ fn unusable_answers_are_kept_and_nothing_is_written() {
         );
         assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), reply.trim());
     }
+    // A valid but empty draft, still empty after the revision.
+    model.push_text(&answer("Export sessions", &[]));
+    model.push_text(&answer("Export sessions", &[" "]));
+    let run = env.run(&["draft-ticket", "Export sessions", "--yes"]);
+    let run = run.fails_with(1);
+    assert!(
+        run.stderr
+            .contains("\nerror: the draft has no acceptance criteria: nothing was written\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Readiness: not ready (1 finding):\n  - it has no acceptance criteria"),
+        "{}",
+        run.stderr
+    );
     assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
 }
 
