@@ -383,7 +383,7 @@ fn criterion_reason(criterion: &str, w: &Words) -> Option<Reason> {
     {
         return Some(Reason::OpenEnded { phrase });
     }
-    let observable = w.words.iter().any(|x| OBSERVABLE.contains(&x.as_str()));
+    let observable = w.words.iter().any(|x| is_observable(x));
     if !observable && GENERIC.iter().any(|p| w.has_phrase(p)) {
         return Some(Reason::NoOutcome);
     }
@@ -416,6 +416,9 @@ struct Words {
     tokens: Vec<String>,
     /// The words alone.
     words: Vec<String>,
+    /// The words, sorted and deduplicated (a phrase whose first word is
+    /// not here is ruled out with one binary search).
+    sorted: Vec<String>,
     literals: Vec<String>,
 }
 
@@ -423,11 +426,15 @@ impl Words {
     fn of(text: &str) -> Words {
         let (prose, literals) = strip_literals(text);
         let tokens = words(&prose);
-        let words = tokens.iter().filter(|t| *t != LITERAL).cloned().collect();
+        let words: Vec<String> = tokens.iter().filter(|t| *t != LITERAL).cloned().collect();
+        let mut sorted = words.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
         Words {
             prose,
             tokens,
             words,
+            sorted,
             literals,
         }
     }
@@ -448,7 +455,7 @@ impl Words {
     fn states_exact_result(&self) -> bool {
         self.tokens
             .iter()
-            .position(|t| OBSERVABLE.contains(&t.as_str()))
+            .position(|t| is_observable(t))
             .is_some_and(|at| self.tokens[at..].iter().any(|t| t == LITERAL))
     }
 
@@ -475,10 +482,21 @@ impl Words {
 
     /// Whether the words hold `phrase` (one or more words) in a row.
     fn has_phrase(&self, phrase: &str) -> bool {
-        let p: Vec<&str> = phrase.split(' ').collect();
+        let (first, rest) = phrase.split_once(' ').unwrap_or((phrase, ""));
+        if self
+            .sorted
+            .binary_search_by(|w| w.as_str().cmp(first))
+            .is_err()
+        {
+            return false;
+        }
+        if rest.is_empty() {
+            return true;
+        }
+        let n = phrase.split(' ').count();
         self.words
-            .windows(p.len())
-            .any(|win| win.iter().zip(&p).all(|(a, b)| a == b))
+            .windows(n)
+            .any(|win| win.iter().map(String::as_str).eq(phrase.split(' ')))
     }
 
     /// What identifies the criterion for duplicate detection: its content
@@ -662,6 +680,15 @@ const OPEN_ENDED: &[&str] = &[
     "not limited to",
     "and the like",
 ];
+
+/// Whether `word` is one of [`OBSERVABLE`] (a set built once: the list is
+/// long and every word of every criterion is looked up).
+fn is_observable(word: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| OBSERVABLE.iter().copied().collect())
+        .contains(word)
+}
 
 /// Verbs that name something a test or a person can observe.
 const OBSERVABLE: &[&str] = &[
