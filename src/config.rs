@@ -37,6 +37,31 @@ pub struct Config {
     pub secrets: SecretsSection,
     /// What happens when Codex finishes a turn.
     pub notify: NotifySection,
+    /// Git worktrees for tickets (`csm start --worktree`).
+    pub worktree: WorktreeSection,
+}
+
+/// `[worktree]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorktreeSection {
+    /// The folder that holds the worktrees; unset: `<repo>.worktrees` next
+    /// to the repository. `~/` is the home folder; a relative path is
+    /// taken from the repository's main checkout.
+    pub parent: Option<PathBuf>,
+    /// The branch name, a Handlebars template over `key`, `summary` and
+    /// `type`, with a `slug` helper; the result is made a safe, lower-case
+    /// git branch name of at most 60 characters.
+    pub branch: String,
+}
+
+impl Default for WorktreeSection {
+    fn default() -> Self {
+        WorktreeSection {
+            parent: None,
+            branch: "{{key}}-{{slug summary}}".into(),
+        }
+    }
 }
 
 /// `[notify]`
@@ -172,6 +197,12 @@ pub struct WorkflowSection {
     pub start_status: String,
     /// The status `csm done` moves a ticket to.
     pub done_status: String,
+    /// The command that runs the tests, as argv (`["cargo", "test"]`), for
+    /// `csm done --run-tests`.
+    pub test_command: Option<Vec<String>>,
+    /// Whether `csm start` gives each ticket its own branch and git
+    /// worktree (as `--worktree` does).
+    pub worktree: bool,
 }
 
 impl Default for WorkflowSection {
@@ -179,6 +210,8 @@ impl Default for WorkflowSection {
         WorkflowSection {
             start_status: "In Progress".into(),
             done_status: "Done".into(),
+            test_command: None,
+            worktree: false,
         }
     }
 }
@@ -286,7 +319,9 @@ impl Config {
         full.jira.deployment = Some(Deployment::Cloud);
         full.jira.project = Some(String::new());
         full.jira.token_command = Some(Vec::new());
+        full.workflow.test_command = Some(Vec::new());
         full.codex.bin = Some(PathBuf::new());
+        full.worktree.parent = Some(PathBuf::new());
         let mut leaves = BTreeMap::new();
         if let Ok(table) = toml::Table::try_from(full) {
             flatten("", &table, &Source::Default, &mut leaves);
@@ -589,6 +624,26 @@ mod tests {
         assert!(r.unwrap_err().to_string().contains("CSM_JIRA_MAX_ATTEMPTS"));
         let (r, _d) = load(None, None, &[("CSM_TRACKER", "gitlab")]);
         assert!(r.unwrap_err().to_string().contains("CSM_TRACKER"));
+    }
+
+    #[test]
+    fn worktree_keys_have_defaults_and_are_checked() {
+        let (r, _d) = load(None, None, &[]);
+        let r = r.unwrap();
+        assert!(!r.config.workflow.worktree);
+        assert_eq!(r.config.worktree.branch, "{{key}}-{{slug summary}}");
+        assert!(r.config.worktree.parent.is_none());
+        assert!(Config::all_keys().contains(&"worktree.parent".to_string()));
+        let (r, _d) = load(
+            None,
+            Some("[workflow]\nworktree = true\n[worktree]\nparent = \"~/wt\"\n"),
+            &[],
+        );
+        let r = r.unwrap();
+        assert!(r.config.workflow.worktree);
+        assert_eq!(r.config.worktree.parent, Some(PathBuf::from("~/wt")));
+        let (r, _d) = load(None, Some("[workflow]\nworktree = \"yes\"\n"), &[]);
+        assert!(r.unwrap_err().to_string().contains(":2:12"));
     }
 
     #[test]

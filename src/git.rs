@@ -6,6 +6,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn git(folder: &Path, args: &[&str]) -> Option<String> {
+    let text = git_raw(folder, args)?.trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The standard output of a successful git command, untrimmed.
+fn git_raw(folder: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(folder)
@@ -17,8 +23,7 @@ fn git(folder: &Path, args: &[&str]) -> Option<String> {
     if !out.status.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!text.is_empty()).then_some(text)
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The checked-out branch, `None` outside a repository or when detached.
@@ -29,4 +34,163 @@ pub fn branch(folder: &Path) -> Option<String> {
 /// The commit HEAD points at.
 pub fn head(folder: &Path) -> Option<String> {
     git(folder, &["rev-parse", "--verify", "--quiet", "HEAD"])
+}
+
+/// A commit, short id and subject.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Commit {
+    /// The abbreviated id.
+    pub sha: String,
+    /// The first line of its message.
+    pub subject: String,
+}
+
+/// The abbreviated form of a commit id, `None` when the commit is not in
+/// the repository (any more).
+pub fn short(folder: &Path, commit: &str) -> Option<String> {
+    git(
+        folder,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--short",
+            &format!("{commit}^{{commit}}"),
+        ],
+    )
+}
+
+/// The commits reachable from HEAD but not from `base`, oldest first.
+pub fn commits_since(folder: &Path, base: &str) -> Vec<Commit> {
+    git(
+        folder,
+        &[
+            "log",
+            "--reverse",
+            "--no-color",
+            "--format=%h%x09%s",
+            &format!("{base}..HEAD"),
+            "--",
+        ],
+    )
+    .map(|text| {
+        text.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(sha, subject)| Commit {
+                sha: sha.to_string(),
+                subject: subject.to_string(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `git diff --stat` of the working tree against `base` (committed and
+/// uncommitted changes together).
+pub fn diffstat_since(folder: &Path, base: &str) -> Option<String> {
+    git(
+        folder,
+        &["diff", "--stat", "--no-color", "--no-ext-diff", base, "--"],
+    )
+}
+
+/// The paths with uncommitted changes (tracked or not), as `git status`
+/// names them.
+pub fn dirty_paths(folder: &Path) -> Vec<String> {
+    git_raw(
+        folder,
+        &["status", "--porcelain=v1", "--untracked-files=normal"],
+    )
+    .map(|text| {
+        text.lines()
+            .filter(|l| l.len() > 3)
+            .map(|l| l[3..].to_string())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// A git command that could not be run or failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GitError {
+    /// There is no `git` program.
+    #[error("git is not installed (no `git` on PATH)")]
+    Missing,
+    /// git ran and failed.
+    #[error("`git {args}` failed: {message}")]
+    Failed {
+        /// The arguments, for the message.
+        args: String,
+        /// The first line git wrote on stderr (or the exit status).
+        message: String,
+    },
+}
+
+/// Runs `git -C <folder> <args>` (argv, never a shell) and returns its
+/// standard output, or git's own first line of complaint.
+pub fn run<S: AsRef<std::ffi::OsStr>>(folder: &Path, args: &[S]) -> Result<String, GitError> {
+    run_in(Some(folder), args, false)
+}
+
+/// [`run`] with git's messages in English, for the rare answer csm has to
+/// read from them ("not a git repository").
+pub fn run_c_locale<S: AsRef<std::ffi::OsStr>>(
+    folder: &Path,
+    args: &[S],
+) -> Result<String, GitError> {
+    run_in(Some(folder), args, true)
+}
+
+fn run_in<S: AsRef<std::ffi::OsStr>>(
+    folder: Option<&Path>,
+    args: &[S],
+    c_locale: bool,
+) -> Result<String, GitError> {
+    let mut cmd = Command::new("git");
+    if c_locale {
+        cmd.env("LC_ALL", "C").env_remove("LANGUAGE");
+    }
+    if let Some(folder) = folder {
+        cmd.arg("-C").arg(folder);
+    }
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => GitError::Missing,
+            _ => GitError::Failed {
+                args: shown_args(args),
+                message: e.to_string(),
+            },
+        })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| {
+            l.trim_start_matches("fatal: ")
+                .trim_start_matches("error: ")
+        })
+        .map_or_else(|| out.status.to_string(), str::to_string);
+    Err(GitError::Failed {
+        args: shown_args(args),
+        message: crate::output::sanitize(&message),
+    })
+}
+
+fn shown_args<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    args.iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What `git --version` says (`git version 2.47.3`).
+pub fn version() -> Result<String, GitError> {
+    run_in(None, &["--version"], false).map(|s| s.trim().to_string())
 }

@@ -31,6 +31,10 @@ pub enum Template {
     Resume,
     /// Drafting a ticket (and revising the draft), for `csm draft-ticket`.
     Draft,
+    /// The request for a per-criterion report, for `csm done`.
+    Report,
+    /// The completion note `csm done` posts to the ticket.
+    Done,
 }
 
 impl Template {
@@ -40,6 +44,8 @@ impl Template {
             Template::Start => "start.md.hbs",
             Template::Resume => "resume.md.hbs",
             Template::Draft => "draft.md.hbs",
+            Template::Report => "report.md.hbs",
+            Template::Done => "done.md.hbs",
         }
     }
 
@@ -48,6 +54,8 @@ impl Template {
             Template::Start => include_str!("../templates/start.md.hbs"),
             Template::Resume => include_str!("../templates/resume.md.hbs"),
             Template::Draft => include_str!("../templates/draft.md.hbs"),
+            Template::Report => include_str!("../templates/report.md.hbs"),
+            Template::Done => include_str!("../templates/done.md.hbs"),
         }
     }
 }

@@ -171,6 +171,13 @@ pub fn live_status(s: &Session) -> SessionStatus {
     }
 }
 
+/// Whether a session is the leftover of a `csm start` that never got as
+/// far as a running Codex (csm was killed before the launch, or Codex died
+/// before its id was seen): no Codex id, and no live process.
+pub fn never_started(s: &Session) -> bool {
+    s.codex_session_id.is_none() && !s.pid.is_some_and(alive)
+}
+
 fn alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
@@ -299,6 +306,12 @@ mod tests {
         }
         fn property(&self, k: &TicketKey, n: &str) -> Result<Option<Value>, TrackerError> {
             self.inner.property(k, n)
+        }
+        fn log_work(&self, k: &TicketKey, s: u64, c: &str) -> Result<(), TrackerError> {
+            self.inner.log_work(k, s, c)
+        }
+        fn has_work_log(&self, k: &TicketKey, m: &str) -> Result<bool, TrackerError> {
+            self.inner.has_work_log(k, m)
         }
     }
 

@@ -206,6 +206,15 @@ pub struct Session {
     pub pid: Option<i64>,
 }
 
+/// The outcome of [`Store::claim_session`].
+#[derive(Debug)]
+pub enum Claim {
+    /// The session was recorded with this id.
+    New(i64),
+    /// The ticket already has this session.
+    Taken(Box<Session>),
+}
+
 /// What is needed to record a new session.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewSession {
@@ -249,7 +258,8 @@ pub struct OutboxItem {
     pub ticket_key: String,
     /// The tracker's id.
     pub tracker: String,
-    /// What kind of write (`comment`).
+    /// What kind of write: `comment` (body: Markdown) or `transition`
+    /// (body: the status to move to).
     pub kind: String,
     /// The body (Markdown).
     pub body: String,
@@ -410,6 +420,32 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records a new session for a ticket unless it already has one, in one
+    /// `IMMEDIATE` transaction, so two `csm start` of one ticket at once
+    /// make one session. Sessions `is_leftover` calls abandoned (an
+    /// interrupted start) are removed first. The new session's `pid` is
+    /// `owner` (csm itself, until Codex runs).
+    pub fn claim_session(
+        &self,
+        new: &NewSession,
+        owner: u32,
+        is_leftover: impl Fn(&Session) -> bool,
+    ) -> Result<Claim, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let existing = self.sessions_for_ticket(&new.ticket_key)?;
+        for s in existing.iter().filter(|s| is_leftover(s)) {
+            self.delete_session(s.id)?;
+        }
+        if let Some(taken) = existing.into_iter().rev().find(|s| !is_leftover(s)) {
+            return Ok(Claim::Taken(Box::new(taken)));
+        }
+        let id = self.insert_session(new)?;
+        self.set_pid(id, Some(owner))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Claim::New(id))
     }
 
     const SESSION_COLUMNS: &'static str = "id, ticket_key, tracker, folder, codex_session_id,
@@ -624,15 +660,28 @@ impl Store {
 
     /// The newest `limit` events of a session, newest first.
     pub fn events(&self, session_id: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, session_id, at, kind, data FROM session_events
-                 WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )
-            .map_err(|e| self.err(e))?;
+        self.query_events(
+            "WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
+            params![session_id, limit as i64],
+        )
+    }
+
+    /// Every event of one kind, of every session, oldest first (for rare
+    /// kinds, such as the worktrees csm made).
+    pub fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>, StoreError> {
+        self.query_events("WHERE kind = ?1 ORDER BY id", params![kind])
+    }
+
+    fn query_events(
+        &self,
+        where_clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Event>, StoreError> {
+        let sql =
+            format!("SELECT id, session_id, at, kind, data FROM session_events {where_clause}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![session_id, limit as i64], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -701,6 +750,50 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Queues several items for one ticket, records `report` as a `report`
+    /// event of the session and, with `done`, marks the session done, all
+    /// in one transaction: either all of it is in the store or none. Items
+    /// are (kind, body, marker).
+    pub fn outbox_queue(
+        &self,
+        ticket_key: &str,
+        tracker: &str,
+        items: &[(&str, String, String)],
+        session_id: i64,
+        report: &Value,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let now = now_ms();
+        for (kind, body, marker) in items {
+            tx.execute(
+                "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![ticket_key, tracker, kind, body, marker, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.execute(
+            "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, 'report', ?3)",
+            params![session_id, now, report.to_string()],
+        )
+        .map_err(|e| self.err(e))?;
+        if done {
+            tx.execute(
+                "UPDATE sessions SET status = 'done', updated_at = ?2 WHERE id = ?1",
+                params![session_id, now],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, 'done', '{}')",
+                params![session_id, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
     /// Notes not yet posted, oldest first.
     pub fn outbox_pending(&self) -> Result<Vec<OutboxItem>, StoreError> {
         let mut stmt = self
@@ -731,21 +824,42 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// Records that a posting attempt is about to be made, before the
+    /// request goes out: a later run that finds `attempts > 0` on an unsent
+    /// item cannot know whether the tracker got it, and checks first.
+    pub fn outbox_begin_attempt(&self, id: i64) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1",
+            params![id],
+        )
+    }
+
     /// Marks a queued note as posted.
     pub fn outbox_mark_sent(&self, id: i64, remote_id: Option<&str>) -> Result<(), StoreError> {
         self.update(
-            "UPDATE outbox SET sent_at = ?2, remote_id = ?3, attempts = attempts + 1,
-                last_error = NULL WHERE id = ?1",
+            "UPDATE outbox SET sent_at = ?2, remote_id = ?3, last_error = NULL WHERE id = ?1",
             params![id, now_ms(), remote_id],
         )
     }
 
-    /// Records a failed posting attempt.
+    /// Records why the last attempt failed.
     pub fn outbox_mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
         self.update(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+            "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
             params![id, error],
         )
+    }
+
+    /// Removes an unsent item (the user gave up on it); returns whether
+    /// there was one.
+    pub fn outbox_discard(&self, id: i64) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM outbox WHERE id = ?1 AND sent_at IS NULL",
+                params![id],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
     }
 }
 
@@ -850,6 +964,13 @@ mod tests {
         let events = store.events(a, 10).unwrap();
         assert_eq!(events[0].kind, "exited");
         assert_eq!(events[1].data["last"], "done");
+        store.add_event(b, "exited", &json!({"code": 1})).unwrap();
+        let exits = store.events_of_kind("exited").unwrap();
+        assert_eq!(
+            exits.iter().map(|e| e.session_id).collect::<Vec<_>>(),
+            [a, b],
+            "every session's, oldest first"
+        );
         assert!(
             store
                 .session(a)
@@ -877,11 +998,18 @@ mod tests {
                 .outbox_add("PROJ-1", "local:/r", "comment", "body", "m-1")
                 .is_err()
         );
+        store.outbox_begin_attempt(id).unwrap();
         store.outbox_mark_failed(id, "HTTP 500").unwrap();
         let pending = store.outbox_pending().unwrap();
         assert_eq!(pending[0].attempts, 1);
         assert_eq!(pending[0].last_error.as_deref(), Some("HTTP 500"));
         store.outbox_mark_sent(id, Some("10001")).unwrap();
+        assert!(store.outbox_pending().unwrap().is_empty());
+        assert!(!store.outbox_discard(id).unwrap(), "a sent item stays");
+        let other = store
+            .outbox_add("PROJ-1", "local:/r", "transition", "Done", "m-2")
+            .unwrap();
+        assert!(store.outbox_discard(other).unwrap());
         assert!(store.outbox_pending().unwrap().is_empty());
 
         assert_eq!(store.cache_get("k").unwrap(), None);

@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let sessions = store.list_sessions(args.all)?;
     let rows = rows(ctx, &store, &sessions)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&rows)
+        let text = crate::output::json(&rows)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
         return Ok(());
@@ -83,7 +83,7 @@ pub fn rows(
 
 fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
     let home = ctx.home();
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             let mark = if r.ticket_offline { "*" } else { "" };
@@ -97,13 +97,14 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
                 sanitize(r.ticket_status.as_deref().unwrap_or("?")),
                 r.status.as_str().to_string(),
                 session::age(r.last_activity_at.unwrap_or(r.created_at), now),
+                branch(r.branch.as_deref()),
                 session::short_folder(&r.folder, home.as_deref()),
                 session::settings_summary(&r.settings),
             ]
         })
         .collect();
     let header = [
-        "KEY", "SUMMARY", "TICKET", "SESSION", "ACTIVE", "FOLDER", "SETTINGS",
+        "KEY", "SUMMARY", "TICKET", "SESSION", "ACTIVE", "BRANCH", "FOLDER", "SETTINGS",
     ];
     let mut widths = header.map(|h| h.chars().count());
     for row in &cells {
@@ -130,4 +131,16 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
         out.push_str(&line(row.to_vec()));
     }
     out
+}
+
+/// A branch for the table: `-` when unknown, long ones shortened.
+fn branch(name: Option<&str>) -> String {
+    const WIDEST: usize = 32;
+    match name {
+        None => "-".into(),
+        Some(b) if b.chars().count() > WIDEST => {
+            sanitize(b).chars().take(WIDEST - 1).collect::<String>() + "…"
+        }
+        Some(b) => sanitize(b),
+    }
 }

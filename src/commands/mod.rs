@@ -7,6 +7,7 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod draft_ticket;
+pub mod done;
 pub mod forget;
 pub mod hook;
 pub mod link;
@@ -17,8 +18,10 @@ pub mod resume;
 pub mod set;
 pub mod show;
 pub mod start;
+pub mod sync;
 pub mod ticket;
 pub mod unlink;
+pub mod worktree;
 
 use clap::{Parser, Subcommand};
 
@@ -61,6 +64,10 @@ pub enum Command {
     Resume(resume::Args),
     /// List the sessions being worked on.
     List(list::Args),
+    /// Finish a ticket: post an evidence-based note and move it to done.
+    Done(done::Args),
+    /// Post the notes and moves still queued for trackers.
+    Sync(sync::Args),
     /// Show everything about a ticket's sessions.
     Show(show::Args),
     /// Change a session's Codex settings (model, effort, sandbox, ...).
@@ -79,6 +86,8 @@ pub enum Command {
     /// Check that a ticket is ready: testable acceptance criteria, one
     /// responsibility.
     Lint(lint::Args),
+    /// List the git worktrees csm made for tickets, or remove one.
+    Worktree(worktree::Args),
     /// Show the resolved configuration and where each value came from.
     Config(config::Args),
     /// Check that csm can work here: config, store, credentials, codex.
@@ -98,6 +107,20 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     let ctx = Context::new(output)?;
     crate::output::init_logging(cli.verbose, cli.quiet, Some(&ctx.dirs.log_dir()));
     tracing::debug!(command = ?std::env::args().nth(1), "csm starting");
+    if matches!(
+        cli.command,
+        Command::Start(_)
+            | Command::Resume(_)
+            | Command::List(_)
+            | Command::Show(_)
+            | Command::Set(_)
+            | Command::Link(_)
+            | Command::Unlink(_)
+            | Command::Ticket(_)
+    ) {
+        // Notes `csm done` could not post go out as soon as csm runs again.
+        sync::background(&ctx);
+    }
     match cli.command {
         Command::Auth(args) => auth::run(&ctx, args),
         Command::Start(args) => start::run(&ctx, args),
@@ -107,11 +130,14 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Hook(args) => hook::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
+        Command::Done(args) => done::run(&ctx, args),
+        Command::Sync(args) => sync::run(&ctx, args),
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
         Command::DraftTicket(args) => draft_ticket::run(&ctx, args),
         Command::Lint(args) => lint::run(&ctx, args),
+        Command::Worktree(args) => worktree::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => completions::run(args),

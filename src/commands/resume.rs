@@ -8,6 +8,7 @@ use crate::launch::{self, Launch};
 use crate::prompt::{Template, TicketChanges};
 use crate::store::{NewSession, Session};
 use crate::tracker::{Ticket, TicketKey, Tracker};
+use crate::worktree;
 
 /// Arguments of `csm resume`.
 #[derive(Debug, clap::Args)]
@@ -72,13 +73,12 @@ pub fn resume_session(
         )
         .hint("resume it on the machine where it ran, or start anew with `csm start --new`"));
     }
-    if !session.folder.is_dir() {
-        return Err(CommandError::failure(format!(
-            "the session's folder {} no longer exists",
-            session.folder.display()
-        ))
-        .hint(format!("start anew with `csm start {key} --new`")));
-    }
+    // A worktree csm removed (or someone deleted) comes back on its branch.
+    let restore = if session.folder.is_dir() {
+        None
+    } else {
+        Some(restore_worktree(ctx, key, session)?)
+    };
 
     let now = read_ticket(ctx, session, key);
     let prompt = match (&now, &session.ticket_snapshot) {
@@ -101,10 +101,18 @@ pub fn resume_session(
             println!("{p}");
             println!("---");
         }
+        for line in restore.iter().flat_map(worktree::Plan::shell_lines) {
+            println!("{line}");
+        }
         println!("{command}");
         return Ok(());
     }
     let store = ctx.store()?;
+    if let Some(plan) = &restore {
+        let applied = worktree::apply(plan)?;
+        worktree::record(&store, session.id, plan, &applied)?;
+        ctx.output.info(&plan.describe());
+    }
     let snapshot = now.as_ref().and_then(|(t, _)| serde_json::to_value(t).ok());
     store.mark_launched(session.id, snapshot.as_ref())?;
     let outcome = launch::run(Launch {
@@ -118,6 +126,63 @@ pub fn resume_session(
     })
     .map_err(|e| CommandError::failure(e.to_string()))?;
     super::start::exit_with(outcome.exit.code())
+}
+
+/// The plan that brings back the session's worktree, when its folder was a
+/// worktree csm made and its branch still exists.
+fn restore_worktree(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+) -> Result<worktree::Plan, CommandError> {
+    let gone = || {
+        CommandError::failure(format!(
+            "the session's folder {} no longer exists",
+            session.folder.display()
+        ))
+        .hint(format!("start anew with `csm start {key} --new`"))
+    };
+    let store = ctx.store()?;
+    let records = worktree::recorded(&store)?;
+    let Some(rec) = records
+        .iter()
+        .find(|r| r.key == key.as_str() && session.folder.starts_with(&r.path))
+    else {
+        return Err(gone());
+    };
+    let repo = worktree::discover(&rec.repo)?;
+    let facts = worktree::GitFacts {
+        repo: &repo.main,
+        owners: worktree::owners(&records),
+    };
+    use worktree::Facts;
+    if !facts.branch_exists(&rec.branch) {
+        return Err(CommandError::failure(format!(
+            "the session's worktree {} and its branch {} are gone",
+            rec.path.display(),
+            rec.branch
+        ))
+        .hint(format!("start anew with `csm start {key} --new`")));
+    }
+    let want = worktree::Want {
+        key: key.as_str(),
+        branch: rec.branch.clone(),
+        parent: rec.path.parent().unwrap_or(&rec.path).to_path_buf(),
+        previous: Some(rec),
+    };
+    let plan = worktree::plan(&repo, &want, &facts)?;
+    if plan.path != rec.path {
+        return Err(CommandError::failure(format!(
+            "the session's worktree {} is gone, and its branch {} is checked out in {}",
+            rec.path.display(),
+            rec.branch,
+            plan.path.display()
+        ))
+        .hint(format!(
+            "remove that worktree, or start anew there with `csm start {key} --new`"
+        )));
+    }
+    Ok(plan)
 }
 
 /// Reads the ticket once, giving up quietly (with a warning) when the

@@ -1,6 +1,8 @@
 //! `csm start KEY`: read the ticket, render the opening prompt, record the
 //! session, move the ticket to "In Progress", and launch Codex in the
-//! ticket's folder, capturing its session id as soon as it exists.
+//! ticket's folder, capturing its session id as soon as it exists. With
+//! `--worktree` (or `[workflow] worktree = true`) that folder is a git
+//! worktree on a branch of the ticket's own.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -11,8 +13,9 @@ use crate::context::Context;
 use crate::launch::{self, Launch};
 use crate::output::sanitize;
 use crate::prompt::{StartData, Template};
-use crate::store::NewSession;
-use crate::tracker::{TicketKey, Tracker};
+use crate::store::{Claim, NewSession};
+use crate::tracker::{Ticket, TicketKey, Tracker};
+use crate::worktree::{self, BranchData, GitFacts, Plan, Repo, Want};
 
 /// Arguments of `csm start`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +38,13 @@ pub struct Args {
     /// (see `csm set --help`).
     #[arg(short = 's', long = "set", value_name = "NAME=VALUE")]
     settings: Vec<String>,
+    /// Work on a branch and in a git worktree of the ticket's own (default:
+    /// `[workflow] worktree`); a second start finds them again.
+    #[arg(long, overrides_with = "no_worktree")]
+    worktree: bool,
+    /// Work in the folder itself, even when `[workflow] worktree` is on.
+    #[arg(long)]
+    no_worktree: bool,
 }
 
 /// The `csm.session` property mirrored to the tracker.
@@ -50,6 +60,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             .map_err(|e| CommandError::usage(e.to_string()))?;
     }
     let folder = resolve_folder(ctx, args.folder.as_deref())?;
+    let use_worktree =
+        !args.no_worktree && (args.worktree || ctx.config()?.config.workflow.worktree);
+    // Before anything is read or written: can there be a worktree here?
+    let repo = if use_worktree {
+        Some(worktree::discover(&folder)?)
+    } else {
+        None
+    };
     let tracker = ctx.tracker()?;
     let ticket = {
         let _spin = ctx.output.spinner(&format!("Reading {key}"));
@@ -68,7 +86,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         Some(s) => s.sessions_for_ticket(key.as_str())?,
         None => Vec::new(),
     };
-    if let Some(last) = existing.last()
+    // What an interrupted start left behind is replaced, not refused: it
+    // links to no Codex session, so nothing is lost.
+    let leftovers: Vec<i64> = existing
+        .iter()
+        .filter(|s| crate::session::never_started(s))
+        .map(|s| s.id)
+        .collect();
+    if let Some(last) = existing.iter().rev().find(|s| !leftovers.contains(&s.id))
         && !args.new
     {
         if std::io::stdin().is_terminal() && ask_resume(&key)? {
@@ -82,15 +107,38 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .hint("or start another one with `csm start --new`"));
     }
 
-    let data = StartData::new(&ticket, crate::git::branch(&folder));
+    let plan = match &repo {
+        Some(repo) => {
+            // A dry run reads csm's records of worktrees, if there are any,
+            // but never creates the store.
+            let records = match &store {
+                Some(s) => Some(worktree::recorded(s)?),
+                None if ctx.dirs.store_file().is_file() => Some(worktree::recorded(&ctx.store()?)?),
+                None => None,
+            };
+            Some(plan_worktree(ctx, repo, &key, &ticket, records)?)
+        }
+        None => None,
+    };
+    let branch = match &plan {
+        Some(p) => Some(p.branch.clone()),
+        None => crate::git::branch(&folder),
+    };
+    let data = StartData::new(&ticket, branch);
+    // Templates come from the folder csm was started in (a new worktree
+    // does not exist yet in a dry run).
     let prompt = ctx
         .template_dirs(&folder)
         .render(Template::Start, &data)
         .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    let command = ctx.codex_command(args.dry_run, &settings, &folder, Some(&prompt), None)?;
+    let run_in = plan.as_ref().map_or(&folder, |p| &p.folder);
+    let mut command = ctx.codex_command(args.dry_run, &settings, run_in, Some(&prompt), None)?;
     if args.dry_run {
         println!("{prompt}");
         println!("---");
+        for line in plan.iter().flat_map(Plan::shell_lines) {
+            println!("{line}");
+        }
         println!("{command}");
         return Ok(());
     }
@@ -98,20 +146,68 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let Some(store) = store else {
         return Ok(());
     };
+    // The worktree before the record: when git refuses, nothing is left
+    // half made.
+    let (folder, start_commit, applied) = match &plan {
+        Some(plan) => {
+            let applied = {
+                let _spin = ctx.output.spinner("Making the worktree");
+                worktree::apply(plan)?
+            };
+            ctx.output.info(&plan.describe());
+            if applied.folder != plan.folder {
+                command =
+                    ctx.codex_command(false, &settings, &applied.folder, Some(&prompt), None)?;
+            }
+            (
+                applied.folder.clone(),
+                applied.start_commit.clone(),
+                Some(applied),
+            )
+        }
+        None => (folder.clone(), crate::git::head(&folder), None),
+    };
     // Record first: whatever happens next, the link is not lost.
     let snapshot = serde_json::to_value(&ticket).ok();
-    let session_id = store.insert_session(&NewSession {
+    let new_session = NewSession {
         ticket_key: key.to_string(),
         tracker: tracker.id(),
         folder: folder.clone(),
         settings: settings.to_json(),
         branch: data.branch.clone(),
-        start_commit: crate::git::head(&folder),
+        start_commit,
         ticket_snapshot: snapshot.clone(),
-    })?;
+    };
+    let session_id = if args.new {
+        let id = store.insert_session(&new_session)?;
+        store.set_pid(id, Some(std::process::id()))?;
+        id
+    } else {
+        match store.claim_session(
+            &new_session,
+            std::process::id(),
+            crate::session::never_started,
+        )? {
+            Claim::New(id) => id,
+            Claim::Taken(other) => {
+                return Err(CommandError::failure(format!(
+                    "{key} already has a session (in {}), started a moment ago",
+                    other.folder.display()
+                ))
+                .hint(format!("resume it with `csm resume {key}` once it is up"))
+                .hint("or start another one with `csm start --new`"));
+            }
+        }
+    };
+    if let (Some(plan), Some(applied)) = (&plan, &applied) {
+        worktree::record(&store, session_id, plan, applied)?;
+    }
+    crate::crashpoint::here("start:recorded");
     move_to_start_status(ctx, tracker.as_ref(), &key, &ticket.status)?;
+    crate::crashpoint::here("start:moved");
     mirror(ctx, tracker.as_ref(), &key, session_id, &folder, None);
     store.mark_launched(session_id, snapshot.as_ref())?;
+    crate::crashpoint::here("start:launching");
     ctx.output.info(&format!(
         "Starting Codex on {key} in {} (session {session_id}).",
         folder.display()
@@ -174,6 +270,43 @@ pub fn refuse_unready(ticket: &crate::tracker::Ticket) -> Result<(), CommandErro
     Err(err.hint(format!(
         "rewrite the criteria with `csm draft-ticket {key}` (or in your tracker), or pass --force"
     )))
+}
+
+/// Decides where the ticket's worktree is: the branch from the template,
+/// the worktree csm made for the ticket before (from `records`), the
+/// repository's worktrees.
+fn plan_worktree(
+    ctx: &Context,
+    repo: &Repo,
+    key: &TicketKey,
+    ticket: &Ticket,
+    records: Option<Vec<worktree::Recorded>>,
+) -> Result<Plan, CommandError> {
+    let config = &ctx.config()?.config.worktree;
+    let branch = worktree::branch_name(
+        &config.branch,
+        &BranchData {
+            key: key.as_str(),
+            summary: &ticket.summary,
+            issue_type: ticket.issue_type.as_deref(),
+        },
+    )?;
+    let parent = worktree::resolve_parent(config.parent.as_deref(), repo, ctx.home().as_deref())?;
+    let records = records.unwrap_or_default();
+    let previous = records
+        .iter()
+        .find(|r| r.key == key.as_str() && r.repo == repo.main);
+    let facts = GitFacts {
+        repo: &repo.main,
+        owners: worktree::owners(&records),
+    };
+    let want = Want {
+        key: key.as_str(),
+        branch,
+        parent,
+        previous,
+    };
+    Ok(worktree::plan(repo, &want, &facts)?)
 }
 
 /// Resolves and checks the working folder.

@@ -85,6 +85,49 @@ pub(crate) fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// One `read` that reports EINTR instead of retrying: a thread blocked in
+/// it can be interrupted with [`interrupt`].
+pub(crate) fn read_interruptible(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for writes of its length.
+    let rc = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if rc >= 0 {
+        Ok(rc as usize)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The signal that interrupts a blocking read: ignored by default, and
+/// nothing else in csm uses it.
+const INTERRUPT: libc::c_int = libc::SIGURG;
+
+extern "C" fn on_interrupt(_: libc::c_int) {}
+
+/// Installs a do-nothing handler for the interrupt signal, without
+/// `SA_RESTART`, so a read it hits returns EINTR. Idempotent.
+pub(crate) fn allow_interrupts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction with a valid handler and an empty
+        // mask is a well-formed argument; the handler does nothing.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_interrupt as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            action.sa_flags = 0;
+            libc::sigaction(INTERRUPT, &action, std::ptr::null_mut());
+        }
+    });
+}
+
+/// Interrupts a blocking call of `thread` (see [`allow_interrupts`]).
+pub(crate) fn interrupt(thread: libc::pthread_t) {
+    // SAFETY: the caller holds the thread's JoinHandle, so the id is live.
+    unsafe {
+        libc::pthread_kill(thread, INTERRUPT);
+    }
+}
+
 /// Makes reads and writes on `fd` (and on every duplicate of it) return
 /// EAGAIN instead of blocking.
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {

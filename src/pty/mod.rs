@@ -21,12 +21,13 @@ mod term;
 
 use std::ffi::OsString;
 use std::io;
+use std::os::unix::thread::JoinHandleExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGWINCH};
@@ -247,17 +248,18 @@ fn spawn_pty(
         .as_raw_fd()
         .ok_or_else(|| PtyError::Open("the PTY master has no descriptor".to_owned()))?;
     let reader = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
-    // Shared by all duplicates: the output pump drains without polling
-    // each chunk, and the input pump's writes wait out EAGAIN in poll.
-    fdio::set_nonblocking(master_fd).map_err(io_err("cannot set up the PTY"))?;
     let writer = fdio::dup(master_fd).map_err(io_err("cannot duplicate the PTY"))?;
     let waker = Waker::new().map_err(io_err("cannot create a pipe"))?;
     let (wake_out, wake_in) = (waker.watch(), waker.watch());
     session.waker = Some(waker);
     let observer = opts.observer;
+    fdio::allow_interrupts();
     session.start_worker("csm-pty-out", move || {
         pump::output(reader, wake_out, observer)
     })?;
+    if let Some(out) = session.workers.last_mut() {
+        out.interruptible = true;
+    }
     session.start_worker("csm-pty-in", move || pump::input(writer, wake_in))?;
 
     let (resize_tx, resize_rx) = mpsc::channel();
@@ -369,13 +371,37 @@ fn wait_for(pid: u32, cell: &ExitCell) {
 struct Worker {
     handle: JoinHandle<()>,
     done: mpsc::Receiver<()>,
+    /// Sits in a blocking read that must be interrupted to end early.
+    interruptible: bool,
 }
+
+/// How long a blocking reader gets to end on its own (EIO once the child
+/// is gone) before it is interrupted.
+const INTERRUPT_AFTER: Duration = Duration::from_millis(20);
 
 impl Worker {
     /// Joins the thread if it ends within `grace`; otherwise leaves it.
     fn finish(self, grace: Duration) {
-        if let Err(RecvTimeoutError::Disconnected) = self.done.recv_timeout(grace) {
-            let _ = self.handle.join();
+        let deadline = Instant::now() + grace;
+        let mut wait = if self.interruptible {
+            INTERRUPT_AFTER.min(grace)
+        } else {
+            grace
+        };
+        loop {
+            match self.done.recv_timeout(wait) {
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.handle.join();
+                    return;
+                }
+                _ if !self.interruptible || Instant::now() >= deadline => return,
+                _ => {}
+            }
+            // A signal that lands just before the read starts is lost, so
+            // it is sent again until the thread is out.
+            fdio::interrupt(self.handle.as_pthread_t());
+            wait =
+                Duration::from_millis(10).min(deadline.saturating_duration_since(Instant::now()));
         }
     }
 }
@@ -528,7 +554,11 @@ fn spawn_worker(name: &str, work: impl FnOnce() + Send + 'static) -> Result<Work
             work();
         })
         .map_err(io_err("cannot start a thread"))?;
-    Ok(Worker { handle, done })
+    Ok(Worker {
+        handle,
+        done,
+        interruptible: false,
+    })
 }
 
 /// Handles csm's signals while the child runs. In a PTY, SIGINT/SIGQUIT

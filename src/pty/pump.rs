@@ -22,75 +22,72 @@ const DRAIN_QUIET_MS: libc::c_int = 100;
 /// Copies the child's output to stdout, chunk by chunk as it arrives, then
 /// shows each chunk to the observer. Ends at EOF/EIO on the master (the
 /// child side closed) or once draining after a wake goes quiet.
+///
+/// While the child runs, the thread sits in a blocking `read` on the
+/// master: one read and one write per tty chunk, the least a proxy can do.
+/// When the child has exited but something else (a grandchild) keeps the
+/// PTY open, [`super::Session`] interrupts that read with a signal, and
+/// the rest is drained with `poll` until it goes quiet.
 pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<Observer>) {
-    // 64 KiB gathered from several tty reads per write; the only buffer
-    // the proxy holds.
     let mut buf = vec![0u8; 64 * 1024];
-    let mut draining = false;
     let mut stdout_ok = true;
+    let fd = master.as_raw_fd();
+    let mut emit = |chunk: &[u8]| {
+        // A dead stdout (terminal gone) must not stop the copy: the child
+        // would block on a full PTY and never exit.
+        if stdout_ok && fdio::write_all(libc::STDOUT_FILENO, chunk).is_err() {
+            stdout_ok = false;
+        }
+        if let Some(watcher) = observer.as_mut()
+            && catch_unwind(AssertUnwindSafe(|| watcher(chunk))).is_err()
+        {
+            observer = None;
+            term::reassert_raw();
+        }
+    };
     loop {
-        let mut fds = [readable(master.as_raw_fd()), readable(wake.as_raw_fd())];
-        let (watch, timeout) = if draining {
-            (&mut fds[..1], DRAIN_QUIET_MS)
-        } else {
-            (&mut fds[..], -1)
-        };
-        match fdio::poll(watch, timeout) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(_) => break,
-        }
-        if !draining && fds[1].revents != 0 {
-            draining = true;
-        }
-        if fds[0].revents == 0 {
-            continue;
-        }
-        // The master is non-blocking: read until it runs dry or the buffer
-        // fills, then write once. A flood costs one write per 64 KiB
-        // instead of a poll, a read and a write per 4 KiB tty chunk; a
-        // keystroke's echo still goes out at once, since the read after it
-        // finds nothing.
-        loop {
-            let mut filled = 0;
-            let mut ended = false;
-            while filled < buf.len() {
-                match fdio::read(master.as_raw_fd(), &mut buf[filled..]) {
-                    Ok(0) => {
-                        ended = true;
-                        break;
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    // EIO: every slave handle is closed, the normal end.
-                    Err(_) => {
-                        ended = true;
-                        break;
-                    }
+        match fdio::read_interruptible(fd, &mut buf) {
+            Ok(0) => return,
+            Ok(n) => emit(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if woken(&wake) {
+                    break;
                 }
             }
-            let chunk = &buf[..filled];
-            if !chunk.is_empty() {
-                // A dead stdout (terminal gone) must not stop the copy: the
-                // child would block on a full PTY and never exit.
-                if stdout_ok && fdio::write_all(libc::STDOUT_FILENO, chunk).is_err() {
-                    stdout_ok = false;
-                }
-                if let Some(watcher) = observer.as_mut()
-                    && catch_unwind(AssertUnwindSafe(|| watcher(chunk))).is_err()
-                {
-                    observer = None;
-                    term::reassert_raw();
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fds = [readable(fd), readable(wake.as_raw_fd())];
+                if fdio::poll(&mut fds, -1).is_err() || fds[1].revents != 0 {
+                    break;
                 }
             }
-            if ended {
-                return;
-            }
-            if filled < buf.len() {
-                break;
-            }
+            // EIO: every slave handle is closed, the normal end.
+            Err(_) => return,
         }
     }
+    // The child is gone but the PTY is still open: copy what comes until
+    // it goes quiet.
+    if fdio::set_nonblocking(fd).is_err() {
+        return;
+    }
+    loop {
+        let mut fds = [readable(fd)];
+        match fdio::poll(&mut fds, DRAIN_QUIET_MS) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        match fdio::read(fd, &mut buf) {
+            Ok(0) => return,
+            Ok(n) => emit(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Whether the wake pipe has been written.
+fn woken(wake: &OwnedFd) -> bool {
+    let mut fds = [readable(wake.as_raw_fd())];
+    matches!(fdio::poll(&mut fds, 0), Ok(n) if n > 0)
 }
 
 /// Copies the user's keys to the child until a wake, stdin EOF or a write

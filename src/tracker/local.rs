@@ -60,6 +60,7 @@ const AC_HEADING: &str = "acceptance criteria";
 const NOTES_HEADING: &str = "notes";
 
 /// The local Markdown tracker of one repository.
+#[derive(Clone, Debug)]
 pub struct LocalTracker {
     root: PathBuf,
     dir: PathBuf,
@@ -307,6 +308,42 @@ impl Tracker for LocalTracker {
             }
             Ok(((), true))
         })
+    }
+
+    fn log_work(&self, key: &TicketKey, seconds: u64, comment: &str) -> Result<(), TrackerError> {
+        // `[[work_log]]` tables in the front matter: when, how long, why.
+        self.modify(key, |file| {
+            let logs = file
+                .front
+                .entry("work_log")
+                .or_insert_with(|| toml::Value::Array(Vec::new()));
+            if !logs.is_array() {
+                *logs = toml::Value::Array(Vec::new());
+            }
+            if let toml::Value::Array(list) = logs {
+                let mut entry = toml::Table::new();
+                entry.insert("logged".into(), toml::Value::String(now()));
+                entry.insert(
+                    "seconds".into(),
+                    toml::Value::Integer(i64::try_from(seconds).unwrap_or(i64::MAX)),
+                );
+                entry.insert("comment".into(), toml::Value::String(comment.to_string()));
+                list.push(toml::Value::Table(entry));
+            }
+            Ok(((), true))
+        })
+    }
+
+    fn has_work_log(&self, key: &TicketKey, marker: &str) -> Result<bool, TrackerError> {
+        let file = self.read(key)?;
+        Ok(file
+            .front
+            .get("work_log")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("comment").and_then(|c| c.as_str()))
+            .any(|c| c.contains(marker)))
     }
 
     fn set_property(

@@ -162,6 +162,13 @@ pub trait Tracker: Send + Sync {
     /// Changes parts of a ticket.
     fn update(&self, key: &TicketKey, update: &TicketUpdate) -> Result<(), TrackerError>;
 
+    /// Logs `seconds` of work on a ticket, with a comment (Markdown).
+    fn log_work(&self, key: &TicketKey, seconds: u64, comment: &str) -> Result<(), TrackerError>;
+
+    /// Whether a work log whose comment carries `marker` exists (to tell,
+    /// after an unknown outcome, whether a log went in).
+    fn has_work_log(&self, key: &TicketKey, marker: &str) -> Result<bool, TrackerError>;
+
     /// Sets a JSON property on a ticket (Jira issue property; local front
     /// matter), used to mirror the session link.
     fn set_property(
@@ -177,6 +184,48 @@ pub trait Tracker: Send + Sync {
         key: &TicketKey,
         name: &str,
     ) -> Result<Option<serde_json::Value>, TrackerError>;
+}
+
+/// The transition to take for `target`: one leading to a status of that
+/// name first, else one of that name; those without required fields first.
+pub fn pick_transition<'a>(all: &'a [Transition], target: &str) -> Option<&'a Transition> {
+    let by = |f: &dyn Fn(&Transition) -> bool| {
+        let mut matching: Vec<&Transition> = all.iter().filter(|t| f(t)).collect();
+        matching.sort_by_key(|t| !t.required_fields.is_empty());
+        matching.into_iter().next()
+    };
+    by(&|t| t.to_status.eq_ignore_ascii_case(target))
+        .or_else(|| by(&|t| t.name.eq_ignore_ascii_case(target)))
+}
+
+/// Checks, without changing anything, that `key` (now in `current`) can be
+/// moved to `target`: a transition leads there and its screen needs no
+/// field csm cannot fill in.
+pub fn check_transition(
+    tracker: &dyn Tracker,
+    key: &TicketKey,
+    current: &str,
+    target: &str,
+) -> Result<(), TrackerError> {
+    if current.eq_ignore_ascii_case(target.trim()) {
+        return Ok(());
+    }
+    let all = tracker.transitions(key)?;
+    let chosen =
+        pick_transition(&all, target.trim()).ok_or_else(|| TrackerError::NoSuchTransition {
+            key: key.to_string(),
+            target: target.to_string(),
+            available: all.iter().map(|t| t.to_status.clone()).collect(),
+        })?;
+    if chosen.required_fields.is_empty() {
+        Ok(())
+    } else {
+        Err(TrackerError::TransitionNeedsFields {
+            key: key.to_string(),
+            target: target.to_string(),
+            fields: chosen.required_fields.clone(),
+        })
+    }
 }
 
 /// Why a tracker call failed. Each variant carries what a person needs to

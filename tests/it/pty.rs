@@ -243,3 +243,23 @@ fn forced_pty_copies_output_and_shows_it_to_the_observer() {
     let seen = std::fs::read(&observed).expect("observer file");
     assert_eq!(seen, out.stdout);
 }
+
+#[test]
+fn a_grandchild_holding_the_pty_does_not_hold_csm() {
+    // The child exits at once; the background sleep keeps the PTY open.
+    // csm must copy the output, notice the exit and end, not wait for it.
+    let start = Instant::now();
+    let out = Command::new(passthrough())
+        .args(["sh", "-c", "sleep 30 & printf 'bye\\n'; exit 3"])
+        .stdin(Stdio::null())
+        .env("CSM_FORCE_PTY", "1")
+        .output()
+        .expect("run passthrough");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "bye\r\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "csm waited for the grandchild: {:?}",
+        start.elapsed()
+    );
+}

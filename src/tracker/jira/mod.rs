@@ -17,6 +17,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+pub use super::pick_transition;
 pub use client::{Auth, JiraClient, Limits};
 
 use super::markdown;
@@ -496,6 +497,46 @@ impl Tracker for JiraTracker {
         self.comment_from(&c)
     }
 
+    fn log_work(&self, key: &TicketKey, seconds: u64, comment: &str) -> Result<(), TrackerError> {
+        // Jira's own format, in UTC: 2026-11-25T08:00:00.000+0000.
+        let started = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            .to_string();
+        // Jira refuses less than a minute.
+        let payload = json!({
+            "timeSpentSeconds": seconds.max(60),
+            "started": started,
+            "comment": self.body_from_markdown(comment)?,
+        });
+        self.send(
+            Method::POST,
+            &format!("/issue/{key}/worklog"),
+            &[],
+            Some(&payload),
+            &format!("logging work on {key}"),
+        )
+        .map_err(|e| self.not_found_as(key, e))?;
+        Ok(())
+    }
+
+    fn has_work_log(&self, key: &TicketKey, marker: &str) -> Result<bool, TrackerError> {
+        let page = self
+            .send(
+                Method::GET,
+                &format!("/issue/{key}/worklog"),
+                &[("maxResults", "5000".into())],
+                None,
+                &format!("reading the work log of {key}"),
+            )
+            .map_err(|e| self.not_found_as(key, e))?;
+        for w in page["worklogs"].as_array().into_iter().flatten() {
+            if self.to_markdown(&w["comment"])?.contains(marker) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn transitions(&self, key: &TicketKey) -> Result<Vec<Transition>, TrackerError> {
         let t = self
             .send(
@@ -745,18 +786,6 @@ fn property_name(name: &str) -> String {
         .collect();
     // No dot segments: they would change the URL's path.
     safe.replace("..", "_")
-}
-
-/// The transition to take for `target`: one leading to a status of that
-/// name first, else one of that name; those without required fields first.
-pub fn pick_transition<'a>(all: &'a [Transition], target: &str) -> Option<&'a Transition> {
-    let by = |f: &dyn Fn(&Transition) -> bool| {
-        let mut matching: Vec<&Transition> = all.iter().filter(|t| f(t)).collect();
-        matching.sort_by_key(|t| !t.required_fields.is_empty());
-        matching.into_iter().next()
-    };
-    by(&|t| t.to_status.eq_ignore_ascii_case(target))
-        .or_else(|| by(&|t| t.name.eq_ignore_ascii_case(target)))
 }
 
 /// The default request limits with a given timeout and attempt count.

@@ -78,6 +78,8 @@ pub struct Issue {
     pub comments: Vec<Value>,
     /// Issue properties.
     pub properties: BTreeMap<String, Value>,
+    /// Work logs (Jira's shape).
+    pub worklogs: Vec<Value>,
 }
 
 struct Inner {
@@ -167,6 +169,7 @@ impl FakeJira {
             issue_type: "Story".into(),
             comments: vec![],
             properties: BTreeMap::new(),
+            worklogs: vec![],
         };
         self.inner.lock().unwrap().issues.insert(key.into(), issue);
     }
@@ -482,6 +485,7 @@ fn answer(
                     issue_type: f["issuetype"]["name"].as_str().unwrap_or("Story").into(),
                     comments: vec![],
                     properties: BTreeMap::new(),
+                    worklogs: vec![],
                 },
             );
             ok(
@@ -522,6 +526,38 @@ fn answer(
             });
             i.comments.push(c.clone());
             ok(StatusCode::CREATED, c)
+        }
+        ("GET", ["issue", key, "worklog"]) => match st.issues.get(*key) {
+            None => not_found(),
+            Some(i) => ok(
+                StatusCode::OK,
+                json!({"worklogs": i.worklogs, "startAt": 0, "maxResults": 5000, "total": i.worklogs.len()}),
+            ),
+        },
+        ("POST", ["issue", key, "worklog"]) => {
+            if let Some(e) = invalid_bodies(mode, &json!({"comment": json_body["comment"]})) {
+                return e;
+            }
+            // Jira needs the start and at least a minute.
+            let seconds = json_body["timeSpentSeconds"].as_u64().unwrap_or(0);
+            if seconds < 60 || json_body["started"].as_str().is_none() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &[],
+                    json!({"timeLogged": "You must indicate the time spent working."}),
+                );
+            }
+            st.next_id += 1;
+            let id = st.next_id;
+            let Some(i) = st.issues.get_mut(*key) else {
+                return not_found();
+            };
+            let w = json!({
+                "id": id.to_string(), "comment": json_body["comment"],
+                "timeSpentSeconds": seconds, "started": json_body["started"],
+            });
+            i.worklogs.push(w.clone());
+            ok(StatusCode::CREATED, w)
         }
         ("GET", ["issue", key, "transitions"]) => match st.issues.get(*key) {
             None => not_found(),
