@@ -208,9 +208,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
                 let findings = draft::feedback(&verdict, &draft.acceptance_criteria, existing);
                 let key = current.as_ref().map(|t| t.key.to_string());
                 let text = draft::edit_text(&draft, key.as_deref(), &findings);
-                let path = work.file("edit.md");
-                if let Some(edited) = edit(ctx, &path, &text)? {
-                    draft = draft::apply_edit(&draft, &edited, existing);
+                // A failed editor leaves the draft as it was.
+                match crate::editor::edit(&text, &work.dir, "draft") {
+                    Ok(edited) => draft = draft::apply_edit(&draft, &edited, existing),
+                    Err(e) => ctx.output.warn(&e.to_string()),
                 }
             }
         }
@@ -263,7 +264,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             ready_note(ctx, &key, &verdict_of(&draft));
         }
     }
-    work.finish();
     Ok(())
 }
 
@@ -333,7 +333,7 @@ fn read_stdin() -> Result<String, CommandError> {
 /// The drafting run's files under `<state>/drafts/`: the schema given to
 /// Codex, its answers, the file being edited. Unusable answers and an
 /// accepted draft that could not be written are left there on purpose;
-/// the rest is removed when the run ends well.
+/// the rest is removed.
 struct Workspace {
     dir: PathBuf,
     stamp: String,
@@ -361,10 +361,6 @@ impl Workspace {
         self.dir.join(format!("{}.{name}", self.stamp))
     }
 
-    /// Removes what a successful run leaves behind.
-    fn finish(self) {
-        let _ = std::fs::remove_file(self.file("edit.md"));
-    }
 }
 
 impl Drop for Workspace {
@@ -548,43 +544,6 @@ fn ask(current: Option<&Ticket>) -> Result<Choice, CommandError> {
             "e" | "edit" => return Ok(Choice::Edit),
             "r" | "reject" | "n" | "no" | "q" | "quit" => return Ok(Choice::Reject),
             _ => {}
-        }
-    }
-}
-
-/// Lets the user edit `text` in `$VISUAL`/`$EDITOR` (else `vi`); returns
-/// the edited text, or `None` when the editor failed (the draft stays as
-/// it was).
-fn edit(ctx: &Context, path: &Path, text: &str) -> Result<Option<String>, CommandError> {
-    std::fs::write(path, text)
-        .map_err(|e| CommandError::failure(format!("cannot write {}: {e}", path.display())))?;
-    let editor = crate::context::env_var("VISUAL")
-        .filter(|e| !e.trim().is_empty())
-        .or_else(|| crate::context::env_var("EDITOR").filter(|e| !e.trim().is_empty()))
-        .unwrap_or_else(|| "vi".to_string());
-    // Through the shell, as git does, so EDITOR may carry arguments
-    // ("code --wait"); the file is passed as "$1", never spliced in.
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("csm-editor")
-        .arg(path)
-        .env_clear()
-        .envs(ctx.child_env()?)
-        .status();
-    match status {
-        Ok(s) if s.success() => std::fs::read_to_string(path)
-            .map(Some)
-            .map_err(|e| CommandError::failure(format!("cannot read {}: {e}", path.display()))),
-        Ok(s) => {
-            ctx.output
-                .warn(&format!("{editor} exited with {s}; the draft is unchanged"));
-            Ok(None)
-        }
-        Err(e) => {
-            ctx.output
-                .warn(&format!("cannot run {editor}: {e}; the draft is unchanged"));
-            Ok(None)
         }
     }
 }
