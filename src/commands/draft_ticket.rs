@@ -360,7 +360,6 @@ impl Workspace {
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{}.{name}", self.stamp))
     }
-
 }
 
 impl Drop for Workspace {
