@@ -114,7 +114,14 @@ fn an_idea_becomes_a_jira_issue_after_one_revision() {
         first.text().contains(r#"\"sandbox_mode\":\"read-only\""#),
         "Codex did not run read-only"
     );
-    // The revision continues the same Codex session with the findings.
+    // The revision continues the same Codex session, still read-only,
+    // with the findings.
+    assert!(
+        turns[1]
+            .text()
+            .contains(r#"\"sandbox_mode\":\"read-only\""#),
+        "the revision did not run read-only"
+    );
     assert_eq!(
         turns[1].headers.get("session-id"),
         first.headers.get("session-id")
