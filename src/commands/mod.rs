@@ -7,9 +7,11 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod done;
+pub mod draft_ticket;
 pub mod forget;
 pub mod hook;
 pub mod link;
+pub mod lint;
 pub mod list;
 pub mod man;
 pub mod resume;
@@ -78,6 +80,12 @@ pub enum Command {
     Forget(forget::Args),
     /// Create, list, show, comment on and move tickets.
     Ticket(ticket::Args),
+    /// Let Codex draft a ready ticket from an idea, or rewrite a ticket's
+    /// acceptance criteria.
+    DraftTicket(draft_ticket::Args),
+    /// Check that a ticket is ready: testable acceptance criteria, one
+    /// responsibility.
+    Lint(lint::Args),
     /// List the git worktrees csm made for tickets, or remove one.
     Worktree(worktree::Args),
     /// Show the resolved configuration and where each value came from.
@@ -127,6 +135,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
+        Command::DraftTicket(args) => draft_ticket::run(&ctx, args),
+        Command::Lint(args) => lint::run(&ctx, args),
         Command::Worktree(args) => worktree::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),

@@ -28,7 +28,7 @@ pub struct Args {
     /// Print the prompt and the exact Codex command; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Start even if the ticket has no acceptance criteria.
+    /// Start even if the readiness lint rejects the ticket (see `csm lint`).
     #[arg(long)]
     force: bool,
     /// Start another session although the ticket has one.
@@ -73,13 +73,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         let _spin = ctx.output.spinner(&format!("Reading {key}"));
         tracker.get(&key)?
     };
-    if ticket.acceptance_criteria.is_empty() && !args.force {
-        return Err(CommandError::failure(format!(
-            "{key} is not ready: it has no acceptance criteria"
-        ))
-        .hint(format!(
-            "add testable criteria (`csm draft-ticket {key}` or your tracker), or pass --force"
-        )));
+    if !args.force {
+        refuse_unready(&ticket)?;
     }
     // A dry run must not even create the store.
     let store = if args.dry_run {
@@ -248,6 +243,33 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         )),
     }
     exit_with(outcome.exit.code())
+}
+
+/// The readiness gate: a ticket the lint rejects is refused, naming every
+/// finding (the first in the error, the others as hints).
+pub fn refuse_unready(ticket: &crate::tracker::Ticket) -> Result<(), CommandError> {
+    let verdict = crate::lint::lint_ticket(ticket);
+    let Some(first) = verdict.findings.first() else {
+        return Ok(());
+    };
+    let key = &ticket.key;
+    let criteria = &ticket.acceptance_criteria;
+    let more = verdict.findings.len() - 1;
+    let mut message = format!("{key} is not ready: {}", sanitize(&first.problem(criteria)));
+    if more > 0 {
+        message.push_str(&format!(" (and {more} more)"));
+    }
+    let mut err = CommandError::failure(message).hint(first.reason.fix());
+    const SHOWN: usize = 5;
+    for f in verdict.findings.iter().skip(1).take(SHOWN) {
+        err = err.hint(sanitize(&f.describe(criteria)));
+    }
+    if more > SHOWN {
+        err = err.hint(format!("`csm lint {key}` lists all {} findings", more + 1));
+    }
+    Err(err.hint(format!(
+        "rewrite the criteria with `csm draft-ticket {key}` (or in your tracker), or pass --force"
+    )))
 }
 
 /// Decides where the ticket's worktree is: the branch from the template,

@@ -33,7 +33,12 @@ fn jira_env(fake: &FakeJira) -> TestEnv {
 #[test]
 fn ticket_text_cannot_take_over_the_terminal() {
     let fake = FakeJira::start(Mode::Cloud);
-    fake.add_issue("PROJ-1", EVIL, &format!("Body {EVIL}"), &[EVIL, "plain"]);
+    fake.add_issue(
+        "PROJ-1",
+        EVIL,
+        &format!("Body {EVIL}"),
+        &[EVIL, "prints plain text"],
+    );
     let env = jira_env(&fake);
     // An argument cannot hold NUL; everything else goes in.
     let evil_arg = EVIL.replace('\u{0}', "");

@@ -227,8 +227,14 @@ fn start_then_resume_elsewhere_with_the_ticket_news() {
 #[test]
 fn two_sessions_started_at_once_in_one_folder_get_their_own_ids() {
     let (env, model, tmux_a) = setup();
-    env.run(&["ticket", "new", "Second ticket", "--ac", "also works"])
-        .ok();
+    env.run(&[
+        "ticket",
+        "new",
+        "Second ticket",
+        "--ac",
+        "`csm list` shows CSM-2",
+    ])
+    .ok();
     let tmux_b = terminal(&env);
     model.push_text("On it.");
     model.push_text("On it too.");

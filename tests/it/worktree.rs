@@ -336,10 +336,13 @@ fn hostile_summaries_make_valid_branch_names() {
     ];
     let mut made = Vec::new();
     for (i, summary) in hostile.iter().enumerate() {
-        env.run(&["ticket", "new", "--ac", "works", "--", summary])
+        env.run(&["ticket", "new", "--ac", "prints OK", "--", summary])
             .ok();
         let key = format!("CSM-{}", i + 2);
-        let run = env.run(&["start", &key, "--worktree", "--dry-run"]).ok();
+        // --force: a 300-character summary is not ready, on purpose.
+        let run = env
+            .run(&["start", &key, "--worktree", "--dry-run", "--force"])
+            .ok();
         let line = run
             .stdout
             .lines()
@@ -363,7 +366,7 @@ fn hostile_summaries_make_valid_branch_names() {
     assert_eq!(made[0], "csm-2-etc-passwd-and-a-b-c");
     assert_eq!(made[2], "csm-4-unicode-facade-naive");
     // And git really makes the longest one.
-    env.run(&["start", "CSM-6", "--worktree"]).ok();
+    env.run(&["start", "CSM-6", "--worktree", "--force"]).ok();
     assert!(sibling(&env, &made[4]).is_dir());
 }
 
@@ -467,7 +470,8 @@ fn prune_refuses_to_lose_work_and_removes_a_clean_worktree() {
 #[test]
 fn worktree_list_shows_ticket_branch_folder_and_state() {
     let env = repo_env();
-    env.run(&["ticket", "new", "Second", "--ac", "works"]).ok();
+    env.run(&["ticket", "new", "Second", "--ac", "prints OK"])
+        .ok();
     env.run(&["start", "CSM-1", "--worktree"]).ok();
     env.run(&["start", "CSM-2", "--worktree"]).ok();
     std::fs::write(sibling(&env, "csm-2-second").join("x.txt"), "x").unwrap();
@@ -501,7 +505,8 @@ fn worktree_list_shows_ticket_branch_folder_and_state() {
 #[test]
 fn branches_taken_elsewhere_are_refused_and_nothing_is_recorded() {
     let env = repo_env();
-    env.run(&["ticket", "new", "Second", "--ac", "works"]).ok();
+    env.run(&["ticket", "new", "Second", "--ac", "prints OK"])
+        .ok();
     std::fs::write(
         env.work().join(".csm.toml"),
         "[worktree]\nbranch = \"main\"\n",
@@ -590,7 +595,8 @@ fn git_missing_or_too_old_is_refused_before_anything_else() {
 #[test]
 fn the_config_default_makes_worktrees_and_no_worktree_opts_out() {
     let env = repo_env();
-    env.run(&["ticket", "new", "Second", "--ac", "works"]).ok();
+    env.run(&["ticket", "new", "Second", "--ac", "prints OK"])
+        .ok();
     std::fs::write(
         env.work().join(".csm.toml"),
         "[workflow]\nworktree = true\n[worktree]\nbranch = \"{{slug type}}/{{key}}\"\n",
@@ -608,7 +614,8 @@ fn the_config_default_makes_worktrees_and_no_worktree_opts_out() {
     std::fs::write(sub.join("lib.rs"), "").unwrap();
     git(&env, env.work(), &["add", "src"]);
     git(&env, env.work(), &["commit", "-q", "-m", "api"]);
-    env.run(&["ticket", "new", "Third", "--ac", "works"]).ok();
+    env.run(&["ticket", "new", "Third", "--ac", "prints OK"])
+        .ok();
     env.run_in(&sub, &["start", "CSM-3"]).ok();
     assert_eq!(
         codex_cwds(&env)[2],
@@ -761,8 +768,14 @@ fn two_tickets_run_in_two_worktrees_and_each_resume_returns_to_its_own() {
     .unwrap();
     env.run(&["ticket", "new", "Add a --json flag", "--ac", "prints JSON"])
         .ok();
-    env.run(&["ticket", "new", "Fix the crash", "--ac", "no crash"])
-        .ok();
+    env.run(&[
+        "ticket",
+        "new",
+        "Fix the crash",
+        "--ac",
+        "exits 0 on empty input",
+    ])
+    .ok();
     let status_before = git(&env, env.work(), &["status", "--porcelain"]);
 
     let (a, b) = (terminal(&env), terminal(&env));

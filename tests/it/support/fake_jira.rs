@@ -228,6 +228,11 @@ impl FakeJira {
     }
 }
 
+/// Whether `doc` is valid ADF (the schema the fake checks bodies with).
+pub fn is_valid_adf(doc: &Value) -> bool {
+    adf_validator().is_valid(doc)
+}
+
 fn adf_validator() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {
@@ -422,6 +427,14 @@ fn answer(
         ("PUT", ["issue", key]) => {
             if let Some(e) = invalid_bodies(mode, &json_body["fields"]) {
                 return e;
+            }
+            let project = key.split('-').next().unwrap_or_default().to_string();
+            if !json_body["fields"][AC_FIELD].is_null() && !st.projects_with_ac.contains(&project) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &[],
+                    json!({AC_FIELD: format!("Field '{AC_FIELD}' cannot be set. It is not on the appropriate screen, or unknown.")}),
+                );
             }
             let Some(i) = st.issues.get_mut(*key) else {
                 return not_found();
