@@ -24,5 +24,6 @@ pub mod pty;
 pub mod session;
 pub mod store;
 pub mod tracker;
+pub mod ui;
 
 pub use error::{Error, Result};
