@@ -138,15 +138,27 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     if rest.height >= 2 {
         a.footer = Some(take_bottom(&mut rest));
     }
-    if app.message.is_some() && rest.height >= 3 {
+    if let Some(m) = &app.message
+        && rest.height >= 3
+    {
         a.message = Some(take_bottom(&mut rest));
+        // A long message (an error and its hint) gets a second line when
+        // there is room for it.
+        if m.text.width() + 7 > rest.width as usize && rest.height >= 6 {
+            a.message = a.message.map(|r| Rect {
+                y: r.y - 1,
+                height: 2,
+                ..r
+            });
+            rest.height -= 1;
+        }
     }
     if rest.height == 0 {
         return a;
     }
     if app.detail_full {
         a.detail = Some(rest);
-    } else if rest.height >= DETAIL_FROM {
+    } else if rest.height >= DETAIL_FROM && !app.rows().is_empty() {
         let detail = (rest.height * 45 / 100).clamp(8, 20);
         let [list, detail] =
             Layout::vertical([Constraint::Fill(1), Constraint::Length(detail)]).areas(rest);
@@ -185,11 +197,15 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
             Level::Info => ("", Style::new()),
             Level::Error => ("error: ", theme.error()),
         };
-        let line = Line::from(Span::styled(
-            fit(&format!("{prefix}{}", m.text), r.width),
-            style,
-        ));
-        buf.set_line(r.x, r.y, &line, r.width);
+        let text = format!("{prefix}{}", m.text);
+        let text = if r.height > 1 {
+            text
+        } else {
+            fit(&text, r.width)
+        };
+        Paragraph::new(Line::styled(text, style))
+            .wrap(Wrap { trim: true })
+            .render(r, buf);
     }
     if let Some(r) = a.footer {
         draw_footer(buf, r, app, theme);
@@ -1326,6 +1342,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_long_error_gets_two_lines_and_no_sessions_no_detail_pane() {
+        let mut app = App::new(Vec::new(), fixture::now(), None);
+        let area = Rect::new(0, 0, 60, 30);
+        assert_eq!(areas(area, &app).detail, None);
+        app.fail("x".repeat(80));
+        assert_eq!(areas(area, &app).message.map(|r| r.height), Some(2));
+        app.fail("short");
+        assert_eq!(areas(area, &app).message.map(|r| r.height), Some(1));
+        let mut app = fixture_app("");
+        app.fail("y".repeat(80));
+        let text = screen(&mut app, 60, 15).backend().to_string();
+        assert!(text.contains(&"y".repeat(50)), "{text}");
     }
 
     #[test]

@@ -13,3 +13,4 @@ mod start_checks;
 mod start_resume;
 mod support;
 mod ticket;
+mod ui;
