@@ -32,6 +32,7 @@ pub mod report;
 pub mod session;
 pub mod store;
 pub mod tracker;
+pub mod ui;
 pub mod worktree;
 
 pub use error::{Error, Result};

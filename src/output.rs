@@ -220,8 +220,10 @@ fn skip_sequence_body(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, csi:
 
 /// Sets up logging: stderr at the level `-v` asks for (warnings by
 /// default), and a daily-rotated file in `log_dir` at least at `info`.
-/// A log folder that cannot be made only loses the file.
-pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>) {
+/// A log folder that cannot be made only loses the file. With `stderr`
+/// false (the dashboard owns the terminal, and a line written under it
+/// would be drawn over), only the file is written.
+pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>, stderr: bool) {
     let level = match (quiet, verbosity) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -245,7 +247,11 @@ pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>) {
         ))
         .with_target(false)
         .without_time()
-        .with_filter(filter(level));
+        .with_filter(if stderr {
+            filter(level)
+        } else {
+            EnvFilter::new("off")
+        });
     let file_layer = log_dir.and_then(|dir| {
         std::fs::create_dir_all(dir).ok()?;
         let appender = tracing_appender::rolling::Builder::new()

@@ -545,6 +545,17 @@ impl Store {
         )
     }
 
+    /// The sessions the dashboard shows: every one not done, and those
+    /// done (last changed) at or after `done_since` (Unix ms); most
+    /// recently active first.
+    pub fn sessions_shown(&self, done_since: i64) -> Result<Vec<Session>, StoreError> {
+        self.query_sessions(
+            "WHERE status <> 'done' OR updated_at >= ?1
+             ORDER BY COALESCE(last_activity_at, updated_at) DESC, id DESC",
+            [done_since],
+        )
+    }
+
     /// The session linked to a Codex session id.
     pub fn session_by_codex_id(&self, codex_id: &str) -> Result<Option<Session>, StoreError> {
         Ok(self
@@ -709,6 +720,67 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The newest event of `kind` of a session, however old.
+    pub fn latest_event(&self, session_id: i64, kind: &str) -> Result<Option<Event>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT id, at, data FROM session_events
+                 WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![session_id, kind], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        row.map(|(id, at, data)| {
+            let data = serde_json::from_str(&data).map_err(|source| StoreError::Corrupt {
+                path: self.path.clone(),
+                what: "event data",
+                source,
+            })?;
+            Ok(Event {
+                id,
+                session_id,
+                at,
+                kind: kind.to_string(),
+                data,
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets a session's times, for fixtures that need known ages.
+    #[cfg(test)]
+    pub(crate) fn set_times(
+        &self,
+        id: i64,
+        created_at: i64,
+        updated_at: i64,
+        last_activity_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE sessions SET created_at = ?2, updated_at = ?3, last_activity_at = ?4
+             WHERE id = ?1",
+            params![id, created_at, updated_at, last_activity_at],
+        )
+    }
+
+    /// Sets the time of an event, for fixtures that need known ages.
+    #[cfg(test)]
+    pub(crate) fn set_event_time(&self, event_id: i64, at: i64) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE session_events SET at = ?2 WHERE id = ?1",
+            params![event_id, at],
+        )
     }
 
     /// Reads a cached value and when it was written (Unix milliseconds).
@@ -980,9 +1052,21 @@ mod tests {
                 .is_some()
         );
 
+        assert_eq!(
+            store
+                .latest_event(a, "turn-complete")
+                .unwrap()
+                .unwrap()
+                .data["last"],
+            "done"
+        );
+        assert_eq!(store.latest_event(a, "report").unwrap(), None);
+
         store.set_status(b, SessionStatus::Done).unwrap();
         assert_eq!(store.list_sessions(false).unwrap().len(), 1);
         assert_eq!(store.list_sessions(true).unwrap().len(), 2);
+        assert_eq!(store.sessions_shown(0).unwrap().len(), 2);
+        assert_eq!(store.sessions_shown(i64::MAX).unwrap().len(), 1);
         store.delete_session(a).unwrap();
         assert!(store.events(a, 10).unwrap().is_empty());
     }

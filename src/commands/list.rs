@@ -1,17 +1,14 @@
 //! `csm list`: one line per session, with its ticket's summary and status
 //! from one batched, briefly cached tracker search.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crate::command_error::CommandError;
 use crate::context::Context;
 use crate::output::sanitize;
 use crate::session::{self, Freshness, SessionRow, TICKET_CACHE_TTL};
 use crate::store::{Session, now_ms};
-use crate::tracker::TicketKey;
 
 /// Arguments of `csm list`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct Args {
     /// Include sessions whose ticket is done.
     #[arg(short, long)]
@@ -51,34 +48,19 @@ pub fn rows(
     store: &crate::store::Store,
     sessions: &[Session],
 ) -> Result<Vec<SessionRow>, CommandError> {
-    let mut by_tracker: BTreeMap<&str, BTreeSet<TicketKey>> = BTreeMap::new();
-    for s in sessions {
-        if let Ok(key) = TicketKey::parse(&s.ticket_key) {
-            by_tracker.entry(&s.tracker).or_default().insert(key);
-        }
-    }
-    let mut infos = BTreeMap::new();
-    for (tracker_id, keys) in by_tracker {
-        let Some(tracker) = ctx.tracker_by_id(tracker_id).ok().flatten() else {
+    let mut infos = session::Infos::new();
+    for (tracker_id, keys) in session::keys_by_tracker(sessions) {
+        let Some(tracker) = ctx.tracker_by_id(&tracker_id).ok().flatten() else {
             continue;
         };
         let (found, freshness) =
             session::ticket_infos(store, tracker.as_ref(), &keys, TICKET_CACHE_TTL, now_ms())?;
-        let offline = matches!(freshness, Freshness::Offline(_));
         if let Freshness::Offline(reason) = &freshness {
             tracing::info!(tracker = tracker_id, %reason, "using cached ticket details");
         }
-        for (key, info) in found {
-            infos.insert((tracker_id.to_string(), key), (info, offline));
-        }
+        session::merge_infos(&mut infos, &tracker_id, found, &freshness);
     }
-    Ok(sessions
-        .iter()
-        .map(|s| {
-            let found = infos.get(&(s.tracker.clone(), s.ticket_key.clone()));
-            SessionRow::new(s, found.map(|(i, _)| i), found.is_some_and(|(_, o)| *o))
-        })
-        .collect())
+    Ok(session::join(sessions, &infos))
 }
 
 fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {

@@ -47,21 +47,52 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     resume_session(ctx, &key, &session, args.dry_run)
 }
 
-/// Resumes one recorded session.
+/// Resumes one recorded session and ends like Codex did.
 pub fn resume_session(
     ctx: &Context,
     key: &TicketKey,
     session: &Session,
     dry_run: bool,
 ) -> Result<(), CommandError> {
-    let Some(codex_id) = session.codex_session_id.clone() else {
-        return Err(CommandError::failure(format!(
-            "the Codex session id of {key} was never captured"
-        ))
-        .hint(format!(
-            "link it with `csm link {key} <SESSION-ID>` or `csm link {key} --last`"
-        )));
-    };
+    match resume_and_wait(ctx, key, session, dry_run)? {
+        Some(exit) => super::start::exit_with(exit.code()),
+        None => Ok(()),
+    }
+}
+
+/// The Codex id a session is resumed by, or why it cannot be.
+fn codex_id(key: &TicketKey, session: &Session) -> Result<String, CommandError> {
+    session.codex_session_id.clone().ok_or_else(|| {
+        CommandError::failure(format!("the Codex session id of {key} was never captured")).hint(
+            format!("link it with `csm link {key} <SESSION-ID>` or `csm link {key} --last`"),
+        )
+    })
+}
+
+/// The exact command resume runs for a session, with `prompt` (what
+/// changed on the ticket) when there is news. With `dry_run`, Codex is only
+/// located, not run (the dashboard shows this command).
+pub fn command_for(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+    prompt: Option<&str>,
+    dry_run: bool,
+) -> Result<crate::codex::CodexCommand, CommandError> {
+    let codex_id = codex_id(key, session)?;
+    let settings = Settings::from_json(&session.settings);
+    ctx.codex_command(dry_run, &settings, &session.folder, prompt, Some(&codex_id))
+}
+
+/// Resumes one recorded session and returns how Codex ended (`None` for a
+/// dry run): what `csm resume` and the dashboard's Enter both run.
+pub fn resume_and_wait(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+    dry_run: bool,
+) -> Result<Option<crate::pty::Exit>, CommandError> {
+    let codex_id = codex_id(key, session)?;
     let codex_home = ctx.codex_home()?;
     if rollout::find(&codex_home, &codex_id).is_none() {
         return Err(CommandError::new(
@@ -88,14 +119,7 @@ pub fn resume_session(
         _ => None,
     };
 
-    let settings = Settings::from_json(&session.settings);
-    let command = ctx.codex_command(
-        dry_run,
-        &settings,
-        &session.folder,
-        prompt.as_deref(),
-        Some(&codex_id),
-    )?;
+    let command = command_for(ctx, key, session, prompt.as_deref(), dry_run)?;
     if dry_run {
         if let Some(p) = &prompt {
             println!("{p}");
@@ -105,7 +129,7 @@ pub fn resume_session(
             println!("{line}");
         }
         println!("{command}");
-        return Ok(());
+        return Ok(None);
     }
     let store = ctx.store()?;
     if let Some(plan) = &restore {
@@ -126,7 +150,7 @@ pub fn resume_session(
         on_captured: None,
     })
     .map_err(|e| CommandError::failure(e.to_string()))?;
-    super::start::exit_with(outcome.exit.code())
+    Ok(Some(outcome.exit))
 }
 
 /// The plan that brings back the session's worktree, when its folder was a

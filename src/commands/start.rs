@@ -47,6 +47,20 @@ pub struct Args {
     no_worktree: bool,
 }
 
+impl Args {
+    /// `csm start KEY` with no options (the dashboard's `s`).
+    pub fn for_key(key: &str) -> Args {
+        Args {
+            key: key.to_string(),
+            folder: None,
+            dry_run: false,
+            force: false,
+            new: false,
+            settings: Vec::new(),
+        }
+    }
+}
+
 /// The `csm.session` property mirrored to the tracker.
 pub const PROPERTY: &str = "csm.session";
 

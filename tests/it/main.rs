@@ -20,4 +20,5 @@ mod start_checks;
 mod start_resume;
 mod support;
 mod ticket;
+mod ui;
 mod worktree;
