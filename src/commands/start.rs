@@ -57,6 +57,8 @@ impl Args {
             force: false,
             new: false,
             settings: Vec::new(),
+            worktree: false,
+            no_worktree: false,
         }
     }
 }

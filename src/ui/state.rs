@@ -362,6 +362,8 @@ pub struct RowText {
     pub ticket: String,
     /// The folder, `~` for home.
     pub folder: String,
+    /// The git branch, empty when unknown.
+    pub branch: String,
     /// Settings that differ from the defaults.
     pub settings: String,
     /// Lower-case text the filter searches.
@@ -379,6 +381,8 @@ pub struct Widths {
     pub ticket: usize,
     /// Folder.
     pub folder: usize,
+    /// Branch.
+    pub branch: usize,
     /// Settings.
     pub settings: usize,
 }
@@ -475,6 +479,7 @@ impl App {
             w.summary = w.summary.max(width(&t.summary));
             w.ticket = w.ticket.max(width(&t.ticket));
             w.folder = w.folder.max(width(&t.folder));
+            w.branch = w.branch.max(width(&t.branch));
             w.settings = w.settings.max(width(&t.settings));
         }
         self.widths = w;
@@ -493,13 +498,14 @@ impl App {
         }
         let folder = one_line(&session::short_folder(&r.folder, self.home.as_deref()));
         let settings = one_line(&session::settings_summary(&r.settings));
+        let branch = one_line(r.branch.as_deref().unwrap_or(""));
         let hay = [
             key.as_str(),
             summary.as_str(),
             ticket.as_str(),
             r.status.as_str(),
             folder.as_str(),
-            r.branch.as_deref().unwrap_or(""),
+            branch.as_str(),
             settings.as_str(),
         ]
         .join("\u{1}")
@@ -509,6 +515,7 @@ impl App {
             summary,
             ticket,
             folder,
+            branch,
             settings,
             hay,
         }

@@ -345,6 +345,8 @@ const GAP: usize = 2;
 const MARK: usize = 2;
 const SESSION: usize = 11;
 const MIN_SUMMARY: usize = 12;
+/// The summary room the branch column must leave, beyond [`MIN_SUMMARY`].
+const BRANCH_SUMMARY: usize = 24;
 
 /// The list's column widths at a screen width; `None` is a hidden column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -354,6 +356,7 @@ struct Columns {
     ticket: Option<usize>,
     folder: Option<usize>,
     settings: Option<usize>,
+    branch: Option<usize>,
 }
 
 fn columns(width: usize, w: Widths) -> Columns {
@@ -367,14 +370,22 @@ fn columns(width: usize, w: Widths) -> Columns {
         } else {
             w.settings.clamp(8, 26)
         },
+        // The branch comes last: on a wide screen only, and never at the
+        // summary's expense (the detail pane always names it).
+        if w.branch == 0 {
+            0
+        } else {
+            w.branch.clamp(6, 24)
+        },
     ];
-    let mut shown = [None; 3];
+    let mut shown = [None; 4];
     let mut used = fixed + MIN_SUMMARY;
     for (i, want) in wanted.iter().enumerate() {
-        if *want > 0 && used + GAP + want <= width {
+        let summary_room = if i == 3 { BRANCH_SUMMARY } else { 0 };
+        if *want > 0 && used + GAP + want + summary_room <= width {
             used += GAP + want;
             shown[i] = Some(*want);
-        } else {
+        } else if i < 3 {
             break;
         }
     }
@@ -385,7 +396,7 @@ fn columns(width: usize, w: Widths) -> Columns {
     if summary > w.summary.max(MIN_SUMMARY) {
         let mut spare = summary - w.summary.max(MIN_SUMMARY);
         summary -= spare;
-        let natural = [w.ticket, w.folder, w.settings];
+        let natural = [w.ticket, w.folder, w.settings, w.branch];
         for (i, col) in shown.iter_mut().enumerate() {
             if let Some(c) = col {
                 let more = natural[i].saturating_sub(*c).min(spare);
@@ -400,6 +411,7 @@ fn columns(width: usize, w: Widths) -> Columns {
         ticket: shown[0],
         folder: shown[1],
         settings: shown[2],
+        branch: shown[3],
     }
 }
 
@@ -425,6 +437,10 @@ fn draw_list(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
     if let Some(w) = cols.settings {
         header.push_str(&" ".repeat(GAP));
         header.push_str(&cell("SETTINGS", w));
+    }
+    if let Some(w) = cols.branch {
+        header.push_str(&" ".repeat(GAP));
+        header.push_str(&cell("BRANCH", w));
     }
     buf.set_line(
         r.x,
@@ -501,6 +517,10 @@ fn draw_list(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
                 if let Some(w) = cols.settings {
                     spans.push(Span::raw(" ".repeat(GAP)));
                     spans.push(Span::raw(cell(&t.settings, w)));
+                }
+                if let Some(w) = cols.branch {
+                    spans.push(Span::raw(" ".repeat(GAP)));
+                    spans.push(Span::styled(cell(&t.branch, w), theme.dim()));
                 }
                 let mut line = Line::from(spans);
                 if selected {
@@ -964,6 +984,16 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_screen_shows_each_session_branch() {
+        let mut app = fixture_app("");
+        let text = screen(&mut app, 170, 20).backend().to_string();
+        assert!(text.contains("BRANCH"), "{text}");
+        for n in [101, 102, 103, 104, 105] {
+            assert!(text.contains(&format!("proj-{n}-work")), "{text}");
+        }
+    }
+
+    #[test]
     fn main_screen_120x40() {
         let mut app = fixture_app("jj");
         insta::assert_snapshot!(screen(&mut app, 120, 40).backend(), @r#"
@@ -1367,7 +1397,12 @@ mod tests {
             ticket: 11,
             folder: 40,
             settings: 25,
+            branch: 0,
         };
+        let c = columns(230, Widths { branch: 20, ..w });
+        assert_eq!(c.branch, Some(20));
+        let c = columns(140, Widths { branch: 20, ..w });
+        assert_eq!(c.branch, None, "not at the summary's expense");
         let c = columns(160, w);
         assert_eq!(
             (c.ticket, c.folder, c.settings),
