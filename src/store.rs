@@ -75,6 +75,11 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN pid INTEGER;",
 ];
 
+/// Queues one outbox item: ticket, tracker, kind, body, marker, time.
+const OUTBOX_INSERT: &str =
+    "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 /// The schema version this csm writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -814,8 +819,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         self.conn
             .execute(
-                "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                OUTBOX_INSERT,
                 params![ticket_key, tracker, kind, body, marker, now_ms()],
             )
             .map_err(|e| self.err(e))?;
@@ -840,8 +844,7 @@ impl Store {
         let now = now_ms();
         for (kind, body, marker) in items {
             tx.execute(
-                "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                OUTBOX_INSERT,
                 params![ticket_key, tracker, kind, body, marker, now],
             )
             .map_err(|e| self.err(e))?;

@@ -141,7 +141,7 @@ fn many_processes_writing_the_store_at_once_never_see_it_locked() {
 
 #[test]
 fn a_resume_killed_before_the_launch_keeps_the_link() {
-    use crate::support::mock_model::{MockModel, codex_bin};
+    use crate::support::mock_model::{MockModel, exec_session};
     let mut env = TestEnv::new();
     let model = MockModel::start();
     model.write_codex_config(&env.codex_home(), "");
@@ -152,20 +152,7 @@ fn a_resume_killed_before_the_launch_keeps_the_link() {
     env.run(&["ticket", "new", "Export CSV", "--ac", "prints CSV"])
         .ok();
     model.push_text("Started.");
-    let out = std::process::Command::new(codex_bin())
-        .args(["exec", "--json", "--skip-git-repo-check", "Work on CSM-1"])
-        .current_dir(env.work())
-        .env_clear()
-        .envs(env.env_vars())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let id = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["type"] == "thread.started")
-        .and_then(|v| v["thread_id"].as_str().map(str::to_string))
-        .expect("thread id");
+    let id = exec_session(env.env_vars(), env.work(), "Work on CSM-1");
     env.run(&["link", "CSM-1", &id]).ok();
 
     // A stand-in Codex records what it was asked to resume.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::env::TestEnv;
 use crate::support::fake_jira::{FakeJira, Fault, Mode, TOKEN};
-use crate::support::mock_model::{MockModel, codex_bin};
+use crate::support::mock_model::{MockModel, codex_bin, exec_session};
 
 const CRITERIA: [&str; 2] = ["csm list --csv prints CSV", "one row per session"];
 
@@ -91,26 +91,7 @@ impl World {
         commit_file(&work, "README.md", "# app\n", "Initial commit");
         // The session: a real Codex run in the folder, adopted for the ticket.
         model.push_text("I will add the CSV export.");
-        let out = Command::new(codex_bin())
-            .args([
-                "exec",
-                "--json",
-                "--skip-git-repo-check",
-                "Work on the ticket",
-            ])
-            .current_dir(&work)
-            .env_clear()
-            .envs(env.env_vars())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let codex_id = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| v["type"] == "thread.started")
-            .and_then(|v| v["thread_id"].as_str().map(str::to_string))
-            .expect("thread id");
+        let codex_id = exec_session(env.env_vars(), &work, "Work on the ticket");
         env.run(&["link", key, &codex_id]).ok();
         // The work: two commits and a change not committed.
         commit_file(&work, "csv.rs", "fn csv() {}\n", "Add CSV export");
@@ -646,20 +627,7 @@ fn cleanup_removes_the_worktree_only_when_nothing_would_be_lost() {
     let tree = session.folder.clone();
     assert_ne!(tree, std::fs::canonicalize(&work).unwrap());
     model.push_text("Working in the worktree.");
-    let out = Command::new(codex_bin())
-        .args(["exec", "--json", "--skip-git-repo-check", "Work on CSM-1"])
-        .current_dir(&tree)
-        .env_clear()
-        .envs(env.env_vars())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let id = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "thread.started")
-        .and_then(|v| v["thread_id"].as_str().map(str::to_string))
-        .expect("thread id");
+    let id = exec_session(env.env_vars(), &tree, "Work on CSM-1");
     store.set_codex_session_id(session.id, &id).unwrap();
     commit_file(&tree, "csv.rs", "fn csv() {}\n", "Add CSV export");
 
