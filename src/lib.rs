@@ -20,6 +20,7 @@ pub mod error;
 pub mod evidence;
 pub mod git;
 pub mod launch;
+pub mod mcp;
 pub mod note;
 pub mod outbox;
 pub mod output;
