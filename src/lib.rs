@@ -30,6 +30,7 @@ pub mod pty;
 pub mod report;
 pub mod session;
 pub mod store;
+pub mod tabs;
 pub mod tracker;
 
 pub use error::{Error, Result};

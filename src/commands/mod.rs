@@ -12,11 +12,13 @@ pub mod hook;
 pub mod link;
 pub mod list;
 pub mod man;
+pub mod mcp;
 pub mod resume;
 pub mod set;
 pub mod show;
 pub mod start;
 pub mod sync;
+pub mod tabs;
 pub mod ticket;
 pub mod unlink;
 
@@ -77,6 +79,10 @@ pub enum Command {
     Forget(forget::Args),
     /// Create, list, show, comment on and move tickets.
     Ticket(ticket::Args),
+    /// List, approve, deny and stop the commands Codex runs in tabs.
+    Tabs(tabs::Args),
+    /// Serve a session's tabs to Codex over MCP (csm passes this to Codex).
+    Mcp(mcp::Args),
     /// Show the resolved configuration and where each value came from.
     Config(config::Args),
     /// Check that csm can work here: config, store, credentials, codex.
@@ -124,6 +130,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
+        Command::Tabs(args) => tabs::run(&ctx, args),
+        Command::Mcp(args) => mcp::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => completions::run(args),

@@ -91,6 +91,7 @@ pub fn resume_session(
     let settings = Settings::from_json(&session.settings);
     let command = ctx.codex_command(
         dry_run,
+        Some(session.id),
         &settings,
         &session.folder,
         prompt.as_deref(),

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::codex::Settings;
+use crate::codex::settings::TabsMode;
 use crate::command_error::{CommandError, ExitKind};
 use crate::context::Context;
 use crate::launch::{self, Launch};
@@ -99,7 +100,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .template_dirs(&folder)
         .render(Template::Start, &data)
         .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    let command = ctx.codex_command(args.dry_run, &settings, &folder, Some(&prompt), None)?;
+    let command = ctx.codex_command(args.dry_run, None, &settings, &folder, Some(&prompt), None)?;
     if args.dry_run {
         println!("{prompt}");
         println!("---");
@@ -143,6 +144,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         }
     };
     crate::crashpoint::here("start:recorded");
+    // The tabs server is told which session it serves, known only now.
+    let command = if settings.tabs_mode() == TabsMode::Off {
+        command
+    } else {
+        ctx.codex_command(
+            false,
+            Some(session_id),
+            &settings,
+            &folder,
+            Some(&prompt),
+            None,
+        )?
+    };
     move_to_start_status(ctx, tracker.as_ref(), &key, &ticket.status)?;
     crate::crashpoint::here("start:moved");
     mirror(ctx, tracker.as_ref(), &key, session_id, &folder, None);

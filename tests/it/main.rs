@@ -14,4 +14,5 @@ mod sessions;
 mod start_checks;
 mod start_resume;
 mod support;
+mod tabs;
 mod ticket;

@@ -1,0 +1,121 @@
+//! What runs in a tab: csm itself (`csm tabs exec`), which runs the
+//! command and records how it ended, whichever backend the tab uses and
+//! whether or not Codex still runs.
+//!
+//! The supervisor leads the tab's process group (tmux starts a pane's
+//! process as a session leader; the log backend starts it in a group of its
+//! own), and the command runs in that group, in the foreground of the
+//! tab's terminal, so Ctrl-C and `stop_tab` reach it as they would from a
+//! shell. The supervisor ignores those signals itself, so that it lives to
+//! record the exit.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::store::Store;
+
+use super::record;
+
+/// One tab to supervise.
+#[derive(Clone, Debug)]
+pub struct Supervise {
+    /// The store's file.
+    pub store: PathBuf,
+    /// The tab's id.
+    pub tab: i64,
+    /// Further variables to remove from the command's environment (the
+    /// token variables csm knows are always removed).
+    pub unset: Vec<String>,
+    /// Keep the tmux pane open after the command ends (its output stays
+    /// readable), when running in one.
+    pub keep_pane: bool,
+    /// The command.
+    pub argv: Vec<OsString>,
+}
+
+/// Runs the command to its end and records the exit; returns the exit code
+/// to leave with (128 + the signal when a signal ended it).
+pub fn run(s: &Supervise) -> i32 {
+    if s.keep_pane
+        && let Some(pane) = std::env::var_os("TMUX_PANE")
+    {
+        // Set before the command runs, so even a command that ends at
+        // once leaves its pane (and output) behind.
+        let _ = Command::new("tmux")
+            .args(["set-option", "-w", "-t"])
+            .arg(&pane)
+            .args(["remain-on-exit", "on"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let Some((program, args)) = s.argv.split_first() else {
+        record_exit(s, Some(127), None, Some("empty command"));
+        return 127;
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for var in crate::credentials::TOKEN_ENV_VARS
+        .iter()
+        .copied()
+        .chain(s.unset.iter().map(String::as_str))
+    {
+        cmd.env_remove(var);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let message = format!("cannot run {}: {e}", program.to_string_lossy());
+            eprintln!("csm: {message}");
+            record_exit(s, Some(127), None, Some(&message));
+            return 127;
+        }
+    };
+    ignore_stop_signals();
+    let status = loop {
+        match child.wait() {
+            Ok(status) => break Some(status),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("csm: cannot wait for the command: {e}");
+                break None;
+            }
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let code = status.and_then(|st| st.code());
+    let signal = status.and_then(|st| st.signal());
+    record_exit(s, code, signal, None);
+    code.unwrap_or_else(|| 128 + signal.unwrap_or(0))
+}
+
+fn ignore_stop_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: setting a signal's disposition to "ignore" has no
+        // handler to run; the child already has its own dispositions.
+        unsafe {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+    }
+}
+
+fn record_exit(s: &Supervise, code: Option<i32>, signal: Option<i32>, error: Option<&str>) {
+    let recorded = Store::open(&s.store).and_then(|store| {
+        let Some(request) = store.event(s.tab)? else {
+            return Ok(());
+        };
+        let mut data = json!({"request": s.tab, "code": code, "signal": signal});
+        if let Some(e) = error {
+            data["error"] = json!(e);
+        }
+        store.add_event(request.session_id, record::EXITED, &data)?;
+        Ok(())
+    });
+    if let Err(e) = recorded {
+        eprintln!("csm: cannot record how tab {} ended: {e}", s.tab);
+    }
+}
