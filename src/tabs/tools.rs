@@ -24,6 +24,8 @@ pub const DEFAULT_LINES: usize = 50;
 pub const MAX_LINES: usize = 2000;
 /// How long `read_tab` waits for its text unless told.
 pub const DEFAULT_WAIT_SECS: u64 = 10;
+/// The most output `read_tab` gives the model (its end is kept).
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// Called with a line for the user when a request waits for approval.
 pub type Announce = Box<dyn Fn(&str) + Send + Sync>;
@@ -61,7 +63,9 @@ impl TabTools {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => {
-                return Err("\"tab\" is required: a tab's id or name (list_tabs shows them)".into());
+                return Err(
+                    "\"tab\" is required: a tab's id or name (list_tabs shows them)".into(),
+                );
             }
         };
         super::resolve(store, self.session_id, &reference)
@@ -192,7 +196,7 @@ impl TabTools {
                 }
                 let body = match text {
                     Some(t) if t.is_empty() => "(no output yet)".to_string(),
-                    Some(t) => t,
+                    Some(t) => cap(t),
                     None => "(its output is gone: the window was closed)".to_string(),
                 };
                 return Ok(ToolOutput::ok(format!("{head}. Last lines:\n{body}")));
@@ -217,6 +221,20 @@ impl TabTools {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// The end of `text`, at most [`MAX_OUTPUT_BYTES`], cut at a line.
+fn cap(text: String) -> String {
+    if text.len() <= MAX_OUTPUT_BYTES {
+        return text;
+    }
+    let mut start = text.len() - MAX_OUTPUT_BYTES;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &text[start..];
+    let tail = tail.split_once('\n').map_or(tail, |(_, rest)| rest);
+    format!("(earlier output cut)\n{tail}")
 }
 
 /// One tab, one line: `7 "dev" running: npm run dev (tmux window @3)`.
@@ -416,6 +434,14 @@ mod tests {
             exit: None,
             ended_at: None,
         }
+    }
+
+    #[test]
+    fn long_output_keeps_its_end() {
+        assert_eq!(cap("short".into()), "short");
+        let long = format!("{}\nlast line é", "x".repeat(MAX_OUTPUT_BYTES));
+        let capped = cap(long);
+        assert_eq!(capped, "(earlier output cut)\nlast line é");
     }
 
     #[test]
