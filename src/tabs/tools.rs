@@ -41,11 +41,13 @@ pub struct TabTools {
 }
 
 /// What the server tells Codex about itself.
-pub const INSTRUCTIONS: &str = "csm runs commands in separate terminal tabs beside this session \
-(a dev server, a watcher, a long test run), so they keep running while you work and after \
-your turn. Give the command as a list of words (argv); no shell is used. The user may have to \
-approve a request. Read a tab's output with read_tab, list tabs with list_tabs, end one with \
-stop_tab.";
+pub const INSTRUCTIONS: &str = "csm runs commands in separate terminal tabs beside this session. \
+Use run_in_tab for a command that keeps running or takes long (a dev server, a file watcher, a \
+long test run) instead of running it in your own shell: it keeps running while you work and \
+after your turn. Give the command as a list of words (argv); no shell is used. The user may have \
+to approve a request; if it is pending, tell them the `csm tabs approve` command the answer \
+names. Read a tab's output with read_tab (wait_for waits for a text), list tabs with list_tabs, \
+end one with stop_tab.";
 
 impl TabTools {
     fn store(&self) -> Result<Store, TabError> {

@@ -646,7 +646,12 @@ fn codex_runs_a_command_in_a_tmux_window_and_reads_its_output() {
         .ok();
     let folder = std::fs::canonicalize(env.work()).unwrap();
 
-    // The model asks for a tab, then for its output, then answers.
+    // The model finds the tools, asks for a tab, then for its output, then
+    // answers.
+    model.push(Reply::ToolSearch {
+        call_id: "call-search".into(),
+        query: "run a command in a separate terminal tab".into(),
+    });
     model.push(Reply::NamespacedCall {
         call_id: "call-run".into(),
         namespace: "mcp__csm".into(),
@@ -670,14 +675,45 @@ fn codex_runs_a_command_in_a_tmux_window_and_reads_its_output() {
         env!("CARGO_BIN_EXE_csm")
     ));
 
-    let turns = model.wait_for_turns(3, Duration::from_secs(60));
-    let started = turns[1]
+    let turns = model.wait_for_turns(4, Duration::from_secs(60));
+    // The tools are not in the first request: Codex defers MCP tools, and
+    // the search finds them in the `mcp__csm` namespace.
+    assert!(
+        !turns[0].body["tools"].to_string().contains("run_in_tab"),
+        "deferred"
+    );
+    // The server's instructions reach the model.
+    let instructions = turns[0].body["input"].to_string();
+    assert!(instructions.contains("Use run_in_tab"), "{instructions}");
+    let found = turns[1].body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "tool_search_output")
+        .unwrap_or_else(|| panic!("no tool_search_output: {}", turns[1].text()))
+        .clone();
+    let namespace = found["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "mcp__csm")
+        .unwrap_or_else(|| panic!("{found}"));
+    assert_eq!(namespace["type"], "namespace");
+    assert!(
+        namespace["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "run_in_tab"),
+        "{namespace}"
+    );
+    let started = turns[2]
         .call_output("call-run")
-        .unwrap_or_else(|| panic!("no run_in_tab output: {}", turns[1].text()));
+        .unwrap_or_else(|| panic!("no run_in_tab output: {}", turns[2].text()));
     assert!(started.contains("Started tab"), "{started}");
-    let read = turns[2]
+    let read = turns[3]
         .call_output("call-read")
-        .unwrap_or_else(|| panic!("no read_tab output: {}", turns[2].text()));
+        .unwrap_or_else(|| panic!("no read_tab output: {}", turns[3].text()));
     assert!(
         read.contains(&format!("serving from {}", folder.display())),
         "read_tab's output reached the model: {read}"

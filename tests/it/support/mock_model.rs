@@ -36,6 +36,14 @@ pub enum Reply {
         /// Its JSON arguments.
         arguments: Value,
     },
+    /// A search of the tools Codex defers (MCP tools): Codex answers with
+    /// a `tool_search_output` item in the next request.
+    ToolSearch {
+        /// The call's id.
+        call_id: String,
+        /// What to search for.
+        query: String,
+    },
     /// A call of a tool in a namespace: how the model calls an MCP tool
     /// (`namespace: "mcp__csm"`, `name: "run_in_tab"`), after finding it
     /// with `tool_search`.
@@ -333,6 +341,13 @@ fn sse(reply: &Reply, n: u64) -> String {
                 "type": "response.output_item.done",
                 "item": {"type": "function_call", "call_id": call_id, "name": name,
                          "arguments": arguments.to_string()}
+            }));
+        }
+        Reply::ToolSearch { call_id, query } => {
+            events.push(json!({
+                "type": "response.output_item.done",
+                "item": {"type": "tool_search_call", "call_id": call_id, "status": "completed",
+                         "execution": "client", "arguments": {"query": query}}
             }));
         }
         Reply::NamespacedCall {
