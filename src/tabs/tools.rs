@@ -54,10 +54,16 @@ impl TabTools {
         Ok(Store::open(&self.env.store_file)?)
     }
 
-    fn session(&self, store: &Store) -> Result<Session, TabError> {
+    fn session(&self, store: &Store) -> Result<Session, String> {
         store
-            .session(self.session_id)?
-            .ok_or_else(|| TabError::NotFound(format!("session {}", self.session_id)))
+            .session(self.session_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "csm session {} no longer exists (it was forgotten); tabs cannot run",
+                    self.session_id
+                )
+            })
     }
 
     fn tab(&self, store: &Store, args: &Map<String, Value>) -> Result<Tab, String> {
@@ -110,7 +116,7 @@ impl TabTools {
             cwd: text_arg("cwd")?,
         };
         let store = self.store().map_err(|e| e.to_string())?;
-        let session = self.session(&store).map_err(|e| e.to_string())?;
+        let session = self.session(&store)?;
         let tab = super::request(&store, &self.env, &session, &req).map_err(|e| e.to_string())?;
         if tab.state != State::Pending {
             return Ok(outcome(&tab, None));
