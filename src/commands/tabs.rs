@@ -63,9 +63,9 @@ enum Action {
         /// A further variable to remove from the command's environment.
         #[arg(long, value_name = "NAME")]
         unset: Vec<String>,
-        /// Keep the tmux pane after the command ends.
+        /// Say how the command ended and wait for Enter (tmux windows).
         #[arg(long)]
-        keep_pane: bool,
+        hold: bool,
         /// The command.
         #[arg(last = true, required = true)]
         argv: Vec<std::ffi::OsString>,
@@ -143,7 +143,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             store,
             tab,
             unset,
-            keep_pane,
+            hold,
             argv,
         }) => {
             // The supervisor leaves with its command's exit code and has
@@ -152,7 +152,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
                 store,
                 tab,
                 unset,
-                keep_pane,
+                hold,
                 argv,
             });
             std::process::exit(code);

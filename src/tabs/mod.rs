@@ -352,7 +352,7 @@ pub fn start(store: &Store, env: &Environment, tab: &Tab) -> Result<Tab, TabErro
         argv.extend(["--unset".into(), secret.into()]);
     }
     if matches!(placement, Placement::Tmux { .. }) {
-        argv.push("--keep-pane".into());
+        argv.push("--hold".into());
     }
     argv.push("--".into());
     argv.extend(tab.request.argv.iter().map(OsString::from));

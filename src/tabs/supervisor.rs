@@ -8,6 +8,13 @@
 //! tab's terminal, so Ctrl-C and `stop_tab` reach it as they would from a
 //! shell. The supervisor ignores those signals itself, so that it lives to
 //! record the exit.
+//!
+//! In a tmux window the supervisor then holds the window open, saying how
+//! the command ended, until the user presses Enter (or closes it), so the
+//! output stays readable. tmux's own `remain-on-exit` would do that too,
+//! but a tmux built with libutempter can miss the exit of a pane's process
+//! that ends at the moment its terminal closes (tmux issue #311): the pane
+//! then never says how it ended and the process stays a zombie.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -29,9 +36,9 @@ pub struct Supervise {
     /// Further variables to remove from the command's environment (the
     /// token variables csm knows are always removed).
     pub unset: Vec<String>,
-    /// Keep the tmux pane open after the command ends (its output stays
-    /// readable), when running in one.
-    pub keep_pane: bool,
+    /// After the command ends, say how and wait for Enter before leaving
+    /// (a tmux window stays open, its output readable).
+    pub hold: bool,
     /// The command.
     pub argv: Vec<OsString>,
 }
@@ -39,20 +46,6 @@ pub struct Supervise {
 /// Runs the command to its end and records the exit; returns the exit code
 /// to leave with (128 + the signal when a signal ended it).
 pub fn run(s: &Supervise) -> i32 {
-    if s.keep_pane
-        && let Some(pane) = std::env::var_os("TMUX_PANE")
-    {
-        // Set before the command runs, so even a command that ends at
-        // once leaves its pane (and output) behind.
-        let _ = Command::new("tmux")
-            .args(["set-option", "-w", "-t"])
-            .arg(&pane)
-            .args(["remain-on-exit", "on"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
     let Some((program, args)) = s.argv.split_first() else {
         record_exit(s, Some(127), None, Some("empty command"));
         return 127;
@@ -90,17 +83,41 @@ pub fn run(s: &Supervise) -> i32 {
     let code = status.and_then(|st| st.code());
     let signal = status.and_then(|st| st.signal());
     record_exit(s, code, signal, None);
+    if s.hold {
+        let ended = super::record::Exit { code, signal }.describe();
+        hold(&format!(
+            "tab {} ({}): {ended}",
+            s.tab,
+            program.to_string_lossy()
+        ));
+    }
     code.unwrap_or_else(|| 128 + signal.unwrap_or(0))
 }
 
+const STOP_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
 fn ignore_stop_signals() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+    for sig in STOP_SIGNALS {
         // SAFETY: setting a signal's disposition to "ignore" has no
         // handler to run; the child already has its own dispositions.
         unsafe {
             libc::signal(sig, libc::SIG_IGN);
         }
     }
+}
+
+/// Says how the command ended and waits for Enter; Ctrl-C, closing the
+/// window or the end of input end the wait too.
+fn hold(ended: &str) {
+    for sig in STOP_SIGNALS {
+        // SAFETY: back to the default disposition; no handler runs.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    eprintln!("\n[csm] {ended}. Press Enter to close this tab.");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
 }
 
 fn record_exit(s: &Supervise, code: Option<i32>, signal: Option<i32>, error: Option<&str>) {

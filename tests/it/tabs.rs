@@ -481,19 +481,34 @@ fn an_approval_from_another_terminal_starts_the_tab_in_a_detached_tmux_session()
     assert!(!failed, "{text}");
     let run = env.run(&["tabs"]).ok();
     assert!(run.stdout.contains("(stopped)"), "{}", run.stdout);
-    // The window stays, dead, with the supervisor's status (128 + SIGINT),
-    // and its output stays readable.
-    let panes = tmux.query(&[
-        "list-panes",
-        "-t",
-        "=csm-CSM-1",
-        "-F",
-        "#{pane_dead} #{pane_dead_status}",
-    ]);
-    assert_eq!(panes.trim(), "1 130");
+    // The window stays, saying how the command ended, its output readable
+    // until the user presses Enter in it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pane = tmux.query(&["capture-pane", "-p", "-t", "=csm-CSM-1:"]);
+        if pane.contains("[csm] tab 1 (sh): killed by signal 2. Press Enter to close this tab.") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pane}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (text, failed) = server.call(4, "read_tab", json!({"tab": "watch"}));
     assert!(!failed && text.contains("token=none"), "{text}");
     assert!(text.contains("killed by signal 2 (stopped)"), "{text}");
+    tmux.query(&["send-keys", "-t", "=csm-CSM-1:", "Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Command::new("tmux")
+        .arg("-S")
+        .arg(&tmux.0)
+        .args(["has-session", "-t", "=csm-CSM-1"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "Enter closes the tab");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     server.finish();
 }
 
