@@ -325,16 +325,33 @@ impl Store {
         store.check_not_newer()?;
         // WAL lets readers go on while a session writes events; NORMAL sync
         // is durable across application crashes, which is what matters here.
-        store
-            .conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| store.err(e))?;
+        store.set_wal()?;
         store
             .conn
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Switches to WAL. SQLite answers "database is locked" at once, without
+    /// waiting, when another connection holds the file while the mode
+    /// changes (two csm processes creating the store together): try again
+    /// until the busy timeout.
+    fn set_wal(&self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self.conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => return Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -1111,6 +1128,27 @@ mod tests {
         store.cache_set("k", "v1").unwrap();
         store.cache_set("k", "v2").unwrap();
         assert_eq!(store.cache_get("k").unwrap().unwrap().0, "v2");
+    }
+
+    #[test]
+    fn processes_creating_the_store_together_all_open_it() {
+        for _ in 0..30 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("csm.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for o in openers {
+                o.join().unwrap().unwrap();
+            }
+        }
     }
 
     #[test]
