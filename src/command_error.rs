@@ -11,6 +11,7 @@ use crate::credentials::CredentialError;
 use crate::error::Error;
 use crate::store::StoreError;
 use crate::tracker::TrackerError;
+use crate::worktree::WorktreeError;
 
 /// Exit codes, documented in README.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +95,7 @@ impl From<Error> for CommandError {
             Error::Key(e) => CommandError::usage(e.to_string()),
             Error::Paths(e) => CommandError::failure(e.to_string()),
             Error::Pty(e) => CommandError::failure(e.to_string()),
+            Error::Worktree(e) => e.into(),
         }
     }
 }
@@ -180,5 +182,63 @@ impl From<TrackerError> for CommandError {
 impl From<crate::tracker::key::KeyError> for CommandError {
     fn from(e: crate::tracker::key::KeyError) -> CommandError {
         CommandError::usage(e.to_string())
+    }
+}
+
+impl From<WorktreeError> for CommandError {
+    fn from(e: WorktreeError) -> CommandError {
+        let message = e.to_string();
+        let failure = || CommandError::failure(message.clone());
+        let usage = || CommandError::usage(message.clone());
+        match &e {
+            WorktreeError::GitMissing => {
+                failure().hint("install git (https://git-scm.com), or start without --worktree")
+            }
+            WorktreeError::GitTooOld { .. } => {
+                failure().hint("upgrade git, or start without --worktree")
+            }
+            WorktreeError::NotARepo { .. } => {
+                usage().hint("run `git init` and commit once there, or start without --worktree")
+            }
+            WorktreeError::NoCommits { .. } => {
+                usage().hint("commit once (`git commit --allow-empty -m init`), then start again")
+            }
+            WorktreeError::BranchInMainCheckout { path, .. } => failure().hint(format!(
+                "switch {} to another branch, or change [worktree] branch",
+                path.display()
+            )),
+            WorktreeError::BranchTaken { .. } => {
+                failure().hint("finish that ticket there first, or change [worktree] branch")
+            }
+            WorktreeError::PathTaken { .. } => {
+                failure().hint("move it away, or set [worktree] parent to another folder")
+            }
+            WorktreeError::Template { .. } => {
+                usage().hint("fix [worktree] branch; `csm config show` says where it is set")
+            }
+            WorktreeError::Parent { .. } => {
+                usage().hint("fix [worktree] parent; `csm config show` says where it is set")
+            }
+            WorktreeError::WouldLoseWork { path, repo, loss } => failure()
+                .hint(if loss.uncommitted.is_empty() {
+                    "push the commits (or merge them into another branch), then try again"
+                } else {
+                    "commit the files and push the commits (or merge them), then try again"
+                })
+                .hint(format!(
+                    "or throw them away: `git -C {} worktree remove --force {}`",
+                    crate::codex::command::quote(repo.as_os_str()),
+                    crate::codex::command::quote(path.as_os_str())
+                )),
+            WorktreeError::Locked { path, .. } => failure().hint(format!(
+                "`git worktree unlock {}` if nothing uses it any more",
+                crate::codex::command::quote(path.as_os_str())
+            )),
+            WorktreeError::NotAWorktree { .. } => {
+                failure().hint("remove the folder yourself if you no longer need it")
+            }
+            WorktreeError::InUse { .. } => failure().hint("quit Codex there first"),
+            WorktreeError::Git(_) => failure(),
+        }
     }
 }

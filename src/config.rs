@@ -37,8 +37,33 @@ pub struct Config {
     pub secrets: SecretsSection,
     /// What happens when Codex finishes a turn.
     pub notify: NotifySection,
+    /// Git worktrees for tickets (`csm start --worktree`).
+    pub worktree: WorktreeSection,
     /// Commands Codex runs in tabs (sessions with `tabs=on` or `auto`).
     pub tabs: TabsSection,
+}
+
+/// `[worktree]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorktreeSection {
+    /// The folder that holds the worktrees; unset: `<repo>.worktrees` next
+    /// to the repository. `~/` is the home folder; a relative path is
+    /// taken from the repository's main checkout.
+    pub parent: Option<PathBuf>,
+    /// The branch name, a Handlebars template over `key`, `summary` and
+    /// `type`, with a `slug` helper; the result is made a safe, lower-case
+    /// git branch name of at most 60 characters.
+    pub branch: String,
+}
+
+impl Default for WorktreeSection {
+    fn default() -> Self {
+        WorktreeSection {
+            parent: None,
+            branch: "{{key}}-{{slug summary}}".into(),
+        }
+    }
 }
 
 /// `[tabs]`
@@ -214,6 +239,9 @@ pub struct WorkflowSection {
     /// The command that runs the tests, as argv (`["cargo", "test"]`), for
     /// `csm done --run-tests`.
     pub test_command: Option<Vec<String>>,
+    /// Whether `csm start` gives each ticket its own branch and git
+    /// worktree (as `--worktree` does).
+    pub worktree: bool,
 }
 
 impl Default for WorkflowSection {
@@ -222,6 +250,7 @@ impl Default for WorkflowSection {
             start_status: "In Progress".into(),
             done_status: "Done".into(),
             test_command: None,
+            worktree: false,
         }
     }
 }
@@ -331,6 +360,7 @@ impl Config {
         full.jira.token_command = Some(Vec::new());
         full.workflow.test_command = Some(Vec::new());
         full.codex.bin = Some(PathBuf::new());
+        full.worktree.parent = Some(PathBuf::new());
         let mut leaves = BTreeMap::new();
         if let Ok(table) = toml::Table::try_from(full) {
             flatten("", &table, &Source::Default, &mut leaves);
@@ -636,9 +666,51 @@ mod tests {
     }
 
     #[test]
+    fn worktree_keys_have_defaults_and_are_checked() {
+        let (r, _d) = load(None, None, &[]);
+        let r = r.unwrap();
+        assert!(!r.config.workflow.worktree);
+        assert_eq!(r.config.worktree.branch, "{{key}}-{{slug summary}}");
+        assert!(r.config.worktree.parent.is_none());
+        assert!(Config::all_keys().contains(&"worktree.parent".to_string()));
+        let (r, _d) = load(
+            None,
+            Some("[workflow]\nworktree = true\n[worktree]\nparent = \"~/wt\"\n"),
+            &[],
+        );
+        let r = r.unwrap();
+        assert!(r.config.workflow.worktree);
+        assert_eq!(r.config.worktree.parent, Some(PathBuf::from("~/wt")));
+        let (r, _d) = load(None, Some("[workflow]\nworktree = \"yes\"\n"), &[]);
+        assert!(r.unwrap_err().to_string().contains(":2:12"));
+    }
+
+    #[test]
     fn line_column_counts_characters() {
         assert_eq!(line_column("ab\ncdé\nx", 0), (1, 1));
         assert_eq!(line_column("ab\ncdé\nx", 3), (2, 1));
         assert_eq!(line_column("ab\ncdé\nx", 8), (3, 1));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_config_file_loads_or_fails_with_an_error(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-z_]{1,12}(\\.[a-z_]{1,12})? = [0-9a-z\"\\[\\], =]{0,24}",
+                    "\\[(jira|workflow|codex|tracker|local|notify|secrets|x)\\]",
+                    "(url|email|deployment|timeout_secs|args|kind|prefix|statuses) = .{0,20}",
+                    ".{0,40}",
+                ],
+                0..12,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let user_file = dir.path().join("config.toml");
+            std::fs::write(&user_file, lines.join("\n")).unwrap();
+            let locations = Locations { user_file, cwd: dir.path().to_path_buf() };
+            let _ = Resolved::load(&locations, |_| None);
+        }
     }
 }

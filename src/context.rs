@@ -243,7 +243,8 @@ impl Context {
             signed_in()?;
             return Ok(path);
         }
-        let found = crate::codex::discover(Some(&path), None).map_err(to_command_error)?;
+        let found = crate::codex::discover(Some(&path), None, &self.child_env()?)
+            .map_err(to_command_error)?;
         signed_in()?;
         if let (Some(stamp), Some(store)) = (&stamp, &store) {
             let _ = store.cache_set(stamp, &found.version.to_string());

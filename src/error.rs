@@ -3,7 +3,7 @@
 //! The CLI layer (`commands`) turns these into one readable line, a hint on
 //! what to do, and an exit code.
 
-use crate::{config, credentials, paths, pty, store, tracker};
+use crate::{config, credentials, paths, pty, store, tracker, worktree};
 
 /// Any error a csm library call can return.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,9 @@ pub enum Error {
     /// The child could not be run behind the passthrough PTY.
     #[error(transparent)]
     Pty(#[from] pty::PtyError),
+    /// A ticket's git worktree cannot be made, found or removed.
+    #[error(transparent)]
+    Worktree(#[from] worktree::WorktreeError),
 }
 
 /// The library's result type.

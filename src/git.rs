@@ -109,3 +109,88 @@ pub fn dirty_paths(folder: &Path) -> Vec<String> {
     })
     .unwrap_or_default()
 }
+
+/// A git command that could not be run or failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GitError {
+    /// There is no `git` program.
+    #[error("git is not installed (no `git` on PATH)")]
+    Missing,
+    /// git ran and failed.
+    #[error("`git {args}` failed: {message}")]
+    Failed {
+        /// The arguments, for the message.
+        args: String,
+        /// The first line git wrote on stderr (or the exit status).
+        message: String,
+    },
+}
+
+/// Runs `git -C <folder> <args>` (argv, never a shell) and returns its
+/// standard output, or git's own first line of complaint.
+pub fn run<S: AsRef<std::ffi::OsStr>>(folder: &Path, args: &[S]) -> Result<String, GitError> {
+    run_in(Some(folder), args, false)
+}
+
+/// [`run`] with git's messages in English, for the rare answer csm has to
+/// read from them ("not a git repository").
+pub fn run_c_locale<S: AsRef<std::ffi::OsStr>>(
+    folder: &Path,
+    args: &[S],
+) -> Result<String, GitError> {
+    run_in(Some(folder), args, true)
+}
+
+fn run_in<S: AsRef<std::ffi::OsStr>>(
+    folder: Option<&Path>,
+    args: &[S],
+    c_locale: bool,
+) -> Result<String, GitError> {
+    let mut cmd = Command::new("git");
+    if c_locale {
+        cmd.env("LC_ALL", "C").env_remove("LANGUAGE");
+    }
+    if let Some(folder) = folder {
+        cmd.arg("-C").arg(folder);
+    }
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => GitError::Missing,
+            _ => GitError::Failed {
+                args: shown_args(args),
+                message: e.to_string(),
+            },
+        })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| {
+            l.trim_start_matches("fatal: ")
+                .trim_start_matches("error: ")
+        })
+        .map_or_else(|| out.status.to_string(), str::to_string);
+    Err(GitError::Failed {
+        args: shown_args(args),
+        message: crate::output::sanitize(&message),
+    })
+}
+
+fn shown_args<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    args.iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What `git --version` says (`git version 2.47.3`).
+pub fn version() -> Result<String, GitError> {
+    run_in(None, &["--version"], false).map(|s| s.trim().to_string())
+}

@@ -146,6 +146,27 @@ impl Drop for Spinner {
     }
 }
 
+/// Pretty JSON for printing: the same document as `serde_json` writes,
+/// with the invisible characters JSON need not escape (bidi controls,
+/// C1 controls, line and paragraph separators) written as `\uXXXX`, so the
+/// data stays whole while a terminal shows nothing it could misdraw.
+pub fn json<T: ?Sized + serde::Serialize>(value: &T) -> serde_json::Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        // Outside strings JSON has only ASCII, so these are always inside
+        // one, where an escape means the same character.
+        if matches!(c, '\u{80}'..='\u{9f}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+            | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// Removes what could take over a terminal from text that came from
 /// outside (tickets, comments, Codex output shown in csm's own lines):
 /// escape sequences (CSI, OSC, DCS, ...), other C0/C1 controls, DEL, and
@@ -199,8 +220,10 @@ fn skip_sequence_body(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, csi:
 
 /// Sets up logging: stderr at the level `-v` asks for (warnings by
 /// default), and a daily-rotated file in `log_dir` at least at `info`.
-/// A log folder that cannot be made only loses the file.
-pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>) {
+/// A log folder that cannot be made only loses the file. With `stderr`
+/// false (the dashboard owns the terminal, and a line written under it
+/// would be drawn over), only the file is written.
+pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>, stderr: bool) {
     let level = match (quiet, verbosity) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -224,7 +247,11 @@ pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>) {
         ))
         .with_target(false)
         .without_time()
-        .with_filter(filter(level));
+        .with_filter(if stderr {
+            filter(level)
+        } else {
+            EnvFilter::new("off")
+        });
     let file_layer = log_dir.and_then(|dir| {
         std::fs::create_dir_all(dir).ok()?;
         let appender = tracing_appender::rolling::Builder::new()
@@ -257,6 +284,15 @@ mod tests {
         assert!(color_enabled(true, Some("")));
         assert!(!color_enabled(true, Some("1")));
         assert!(!color_enabled(false, None));
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_misdraw() {
+        let v = serde_json::json!({"s": "a\u{202e}b\u{1b}[2J\u{9b}c"});
+        let text = json(&v).unwrap();
+        assert!(text.contains(r"a\u202eb\u001b[2J\u009bc"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum Template {
     Start,
     /// What changed on the ticket, for `csm resume`.
     Resume,
+    /// Drafting a ticket (and revising the draft), for `csm draft-ticket`.
+    Draft,
     /// The request for a per-criterion report, for `csm done`.
     Report,
     /// The completion note `csm done` posts to the ticket.
@@ -41,6 +43,7 @@ impl Template {
         match self {
             Template::Start => "start.md.hbs",
             Template::Resume => "resume.md.hbs",
+            Template::Draft => "draft.md.hbs",
             Template::Report => "report.md.hbs",
             Template::Done => "done.md.hbs",
         }
@@ -50,6 +53,7 @@ impl Template {
         match self {
             Template::Start => include_str!("../templates/start.md.hbs"),
             Template::Resume => include_str!("../templates/resume.md.hbs"),
+            Template::Draft => include_str!("../templates/draft.md.hbs"),
             Template::Report => include_str!("../templates/report.md.hbs"),
             Template::Done => include_str!("../templates/done.md.hbs"),
         }

@@ -59,6 +59,41 @@ fn cache_key(tracker_id: &str) -> String {
     format!("tickets:{tracker_id}")
 }
 
+fn read_cache(store: &Store, tracker_id: &str) -> Result<CachedInfos, StoreError> {
+    Ok(store
+        .cache_get(&cache_key(tracker_id))?
+        .and_then(|(text, _)| serde_json::from_str(&text).ok())
+        .unwrap_or_default())
+}
+
+/// The facts the cache holds for a tracker (its id), without asking the
+/// tracker, and when they were fetched (Unix ms; 0 when never): what the
+/// dashboard shows before the tracker has answered.
+pub fn cached_ticket_infos(
+    store: &Store,
+    tracker_id: &str,
+) -> Result<(BTreeMap<String, TicketInfo>, i64), StoreError> {
+    let cached = read_cache(store, tracker_id)?;
+    Ok((cached.tickets, cached.fetched_at))
+}
+
+/// Writes ticket facts to the cache as a search at `fetched_at` would
+/// (fixtures).
+#[cfg(test)]
+pub(crate) fn cache_ticket_infos(
+    store: &Store,
+    tracker_id: &str,
+    tickets: BTreeMap<String, TicketInfo>,
+    fetched_at: i64,
+) -> Result<(), StoreError> {
+    let text = serde_json::to_string(&CachedInfos {
+        fetched_at,
+        tickets,
+    })
+    .unwrap_or_default();
+    store.cache_set(&cache_key(tracker_id), &text)
+}
+
 /// The facts for `keys` from `tracker`: from the cache when every key is in
 /// it and it is younger than `ttl`, else from one search (which refreshes
 /// the cache), else — when the tracker fails — whatever the cache holds.
@@ -70,10 +105,7 @@ pub fn ticket_infos(
     now_ms: i64,
 ) -> Result<(BTreeMap<String, TicketInfo>, Freshness), StoreError> {
     let key = cache_key(&tracker.id());
-    let cached: CachedInfos = store
-        .cache_get(&key)?
-        .and_then(|(text, _)| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
+    let cached = read_cache(store, &tracker.id())?;
     let complete = keys.iter().all(|k| cached.tickets.contains_key(k.as_str()));
     let young = now_ms.saturating_sub(cached.fetched_at) < ttl.as_millis() as i64;
     if keys.is_empty() || (complete && young) {
@@ -95,6 +127,58 @@ pub fn ticket_infos(
         }
         Err(e) => Ok((cached.tickets, Freshness::Offline(e.to_string()))),
     }
+}
+
+/// Ticket facts by (tracker id, ticket key), with whether they are from a
+/// cache the tracker could not refresh.
+pub type Infos = BTreeMap<(String, String), (TicketInfo, bool)>;
+
+/// The ticket keys of `sessions`, by tracker id: what one batched search
+/// per tracker asks for. Malformed keys are skipped.
+pub fn keys_by_tracker(sessions: &[Session]) -> BTreeMap<String, BTreeSet<TicketKey>> {
+    let mut by_tracker: BTreeMap<String, BTreeSet<TicketKey>> = BTreeMap::new();
+    for s in sessions {
+        if let Ok(key) = TicketKey::parse(&s.ticket_key) {
+            by_tracker.entry(s.tracker.clone()).or_default().insert(key);
+        }
+    }
+    by_tracker
+}
+
+/// Adds one tracker's answer (from [`ticket_infos`] or
+/// [`cached_ticket_infos`]) to `infos`.
+pub fn merge_infos(
+    infos: &mut Infos,
+    tracker_id: &str,
+    found: BTreeMap<String, TicketInfo>,
+    freshness: &Freshness,
+) {
+    let offline = matches!(freshness, Freshness::Offline(_));
+    for (key, info) in found {
+        infos.insert((tracker_id.to_string(), key), (info, offline));
+    }
+}
+
+/// Joins sessions with what is known of their tickets, in the sessions'
+/// order.
+pub fn join(sessions: &[Session], infos: &Infos) -> Vec<SessionRow> {
+    sessions
+        .iter()
+        .map(|s| {
+            let found = infos.get(&(s.tracker.clone(), s.ticket_key.clone()));
+            SessionRow::new(s, found.map(|(i, _)| i), found.is_some_and(|(_, o)| *o))
+        })
+        .collect()
+}
+
+/// Saves a session's settings (as `csm set` and the dashboard's settings
+/// editor do); they apply from the next launch or resume.
+pub fn save_settings(
+    store: &Store,
+    session_id: i64,
+    settings: &crate::codex::Settings,
+) -> Result<(), StoreError> {
+    store.set_settings(session_id, &settings.to_json())
 }
 
 /// One session with its ticket's facts, as `csm list` shows it.

@@ -75,6 +75,11 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN pid INTEGER;",
 ];
 
+/// Queues one outbox item: ticket, tracker, kind, body, marker, time.
+const OUTBOX_INSERT: &str =
+    "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 /// The schema version this csm writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -562,6 +567,17 @@ impl Store {
         )
     }
 
+    /// The sessions the dashboard shows: every one not done, and those
+    /// done (last changed) at or after `done_since` (Unix ms); most
+    /// recently active first.
+    pub fn sessions_shown(&self, done_since: i64) -> Result<Vec<Session>, StoreError> {
+        self.query_sessions(
+            "WHERE status <> 'done' OR updated_at >= ?1
+             ORDER BY COALESCE(last_activity_at, updated_at) DESC, id DESC",
+            [done_since],
+        )
+    }
+
     /// The session linked to a Codex session id.
     pub fn session_by_codex_id(&self, codex_id: &str) -> Result<Option<Session>, StoreError> {
         Ok(self
@@ -750,6 +766,12 @@ impl Store {
         Ok(Some(id))
     }
 
+    /// Every event of one kind, of every session, oldest first (for rare
+    /// kinds, such as the worktrees csm made).
+    pub fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>, StoreError> {
+        self.query_events("WHERE kind = ?1 ORDER BY id", params![kind])
+    }
+
     fn query_events(
         &self,
         where_clause: &str,
@@ -789,6 +811,67 @@ impl Store {
             .collect()
     }
 
+    /// The newest event of `kind` of a session, however old.
+    pub fn latest_event(&self, session_id: i64, kind: &str) -> Result<Option<Event>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT id, at, data FROM session_events
+                 WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![session_id, kind], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        row.map(|(id, at, data)| {
+            let data = serde_json::from_str(&data).map_err(|source| StoreError::Corrupt {
+                path: self.path.clone(),
+                what: "event data",
+                source,
+            })?;
+            Ok(Event {
+                id,
+                session_id,
+                at,
+                kind: kind.to_string(),
+                data,
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets a session's times, for fixtures that need known ages.
+    #[cfg(test)]
+    pub(crate) fn set_times(
+        &self,
+        id: i64,
+        created_at: i64,
+        updated_at: i64,
+        last_activity_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE sessions SET created_at = ?2, updated_at = ?3, last_activity_at = ?4
+             WHERE id = ?1",
+            params![id, created_at, updated_at, last_activity_at],
+        )
+    }
+
+    /// Sets the time of an event, for fixtures that need known ages.
+    #[cfg(test)]
+    pub(crate) fn set_event_time(&self, event_id: i64, at: i64) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE session_events SET at = ?2 WHERE id = ?1",
+            params![event_id, at],
+        )
+    }
+
     /// Reads a cached value and when it was written (Unix milliseconds).
     pub fn cache_get(&self, key: &str) -> Result<Option<(String, i64)>, StoreError> {
         self.conn
@@ -820,8 +903,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         self.conn
             .execute(
-                "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                OUTBOX_INSERT,
                 params![ticket_key, tracker, kind, body, marker, now_ms()],
             )
             .map_err(|e| self.err(e))?;
@@ -846,8 +928,7 @@ impl Store {
         let now = now_ms();
         for (kind, body, marker) in items {
             tx.execute(
-                "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                OUTBOX_INSERT,
                 params![ticket_key, tracker, kind, body, marker, now],
             )
             .map_err(|e| self.err(e))?;
@@ -1042,6 +1123,13 @@ mod tests {
         let events = store.events(a, 10).unwrap();
         assert_eq!(events[0].kind, "exited");
         assert_eq!(events[1].data["last"], "done");
+        store.add_event(b, "exited", &json!({"code": 1})).unwrap();
+        let exits = store.events_of_kind("exited").unwrap();
+        assert_eq!(
+            exits.iter().map(|e| e.session_id).collect::<Vec<_>>(),
+            [a, b],
+            "every session's, oldest first"
+        );
         assert!(
             store
                 .session(a)
@@ -1051,9 +1139,21 @@ mod tests {
                 .is_some()
         );
 
+        assert_eq!(
+            store
+                .latest_event(a, "turn-complete")
+                .unwrap()
+                .unwrap()
+                .data["last"],
+            "done"
+        );
+        assert_eq!(store.latest_event(a, "report").unwrap(), None);
+
         store.set_status(b, SessionStatus::Done).unwrap();
         assert_eq!(store.list_sessions(false).unwrap().len(), 1);
         assert_eq!(store.list_sessions(true).unwrap().len(), 2);
+        assert_eq!(store.sessions_shown(0).unwrap().len(), 2);
+        assert_eq!(store.sessions_shown(i64::MAX).unwrap().len(), 1);
         store.delete_session(a).unwrap();
         assert!(store.events(a, 10).unwrap().is_empty());
     }

@@ -194,7 +194,8 @@ impl fmt::Display for CodexCommand {
     }
 }
 
-fn quote(s: &OsStr) -> String {
+/// `s` quoted for a POSIX shell when it needs it.
+pub fn quote(s: &OsStr) -> String {
     let s = s.to_string_lossy();
     let safe = !s.is_empty()
         && s.chars()

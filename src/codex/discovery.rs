@@ -3,6 +3,7 @@
 //! Where it is looked for, first match wins: the `[codex] bin` config value,
 //! `$CSM_CODEX_BIN`, then `PATH`.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -115,9 +116,16 @@ impl DiscoveryError {
 }
 
 /// Finds Codex and checks its version.
-pub fn discover(explicit: Option<&Path>, env_bin: Option<&str>) -> Result<Found, DiscoveryError> {
+///
+/// `env` is the whole environment `codex --version` runs with: the user's
+/// without csm's secrets (see `command::child_env`), as for every Codex run.
+pub fn discover(
+    explicit: Option<&Path>,
+    env_bin: Option<&str>,
+    env: &[(OsString, OsString)],
+) -> Result<Found, DiscoveryError> {
     let path = locate(explicit, env_bin)?;
-    let version = version_of(&path)?;
+    let version = version_of(&path, env)?;
     if version < MIN_VERSION {
         return Err(DiscoveryError::TooOld {
             path,
@@ -141,10 +149,12 @@ pub fn locate(explicit: Option<&Path>, env_bin: Option<&str>) -> Result<PathBuf,
     })
 }
 
-/// Runs `codex --version`.
-pub fn version_of(path: &Path) -> Result<Version, DiscoveryError> {
+/// Runs `codex --version` with `env` as its whole environment.
+pub fn version_of(path: &Path, env: &[(OsString, OsString)]) -> Result<Version, DiscoveryError> {
     let output = Command::new(path)
         .arg("--version")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
@@ -255,7 +265,7 @@ mod tests {
         assert_eq!(p, Path::new("/x/codex"));
         let p = locate(None, Some("/y/codex")).unwrap();
         assert_eq!(p, Path::new("/y/codex"));
-        let err = discover(Some(Path::new("/nonexistent/codex")), None).unwrap_err();
+        let err = discover(Some(Path::new("/nonexistent/codex")), None, &[]).unwrap_err();
         assert!(matches!(err, DiscoveryError::NotFound { .. }));
         assert!(err.fix().contains("npm install -g @openai/codex"));
     }

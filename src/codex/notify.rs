@@ -54,4 +54,11 @@ mod tests {
         assert_eq!(parse("garbage"), None);
         assert_eq!(parse(r#"{"type":"agent-turn-complete"}"#), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in ".{0,200}") {
+            let _ = parse(&text);
+        }
+    }
 }

@@ -166,7 +166,7 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
             doc["deployment"] = serde_json::json!(kind);
             doc["signed_in_as"] = serde_json::json!(user);
         }
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        println!("{}", crate::output::json(&doc).unwrap_or_default());
     } else {
         println!("site:   {}", account.site);
         println!("user:   {}", account.user);

@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
                 "repo": resolved.repo_file,
             },
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        println!("{}", crate::output::json(&doc).unwrap_or_default());
         return Ok(());
     }
     let width = resolved

@@ -65,10 +65,7 @@ impl Check {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let checks = checks(ctx);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&checks).unwrap_or_default()
-        );
+        println!("{}", crate::output::json(&checks).unwrap_or_default());
     } else {
         for check in &checks {
             let label = match check.state {
@@ -287,7 +284,15 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
 
 fn codex_check(config: Option<&Resolved>) -> Check {
     let explicit = config.and_then(|r| r.config.codex.bin.clone());
-    match crate::codex::discover(explicit.as_deref(), env_var("CSM_CODEX_BIN").as_deref()) {
+    let secrets = config
+        .map(|r| r.config.secrets.env.clone())
+        .unwrap_or_default();
+    let env = crate::codex::command::child_env(std::env::vars_os(), &secrets);
+    match crate::codex::discover(
+        explicit.as_deref(),
+        env_var("CSM_CODEX_BIN").as_deref(),
+        &env,
+    ) {
         Ok(found) => Check::ok(
             "codex",
             format!("{} (version {})", found.path.display(), found.version),

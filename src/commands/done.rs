@@ -47,6 +47,10 @@ pub struct Args {
     /// Log the session's active time as work on the ticket.
     #[arg(long)]
     log_work: bool,
+    /// Then remove the ticket's worktree (refused, naming what would be
+    /// lost, when it holds uncommitted or unpushed work).
+    #[arg(long)]
+    cleanup: bool,
 }
 
 /// Runs `csm done`.
@@ -68,7 +72,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         ctx.output.info(&format!(
             "A note from an earlier `csm done {key}` is still queued; posting it."
         ));
-        return deliver(ctx, &store, &key);
+        deliver(ctx, &store, &key)?;
+        if args.cleanup && has_worktree(&store, &key)? {
+            super::worktree::prune(ctx, key.as_str(), false)?;
+        }
+        return Ok(());
     }
 
     let Some(codex_id) = session.codex_session_id.clone() else {
@@ -180,6 +188,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         if args.log_work {
             println!("would log {} of work", evidence::human_duration(active_ms));
         }
+        if args.cleanup && has_worktree(&store, &key)? && !blocked {
+            super::worktree::prune(ctx, key.as_str(), true)?;
+        }
         return Ok(());
     }
 
@@ -231,6 +242,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             "the note is on the ticket; finish the work with `csm resume {key}`, or move it anyway with `csm done {key} --force`"
         )));
     }
+    if args.cleanup && has_worktree(&store, &key)? {
+        super::worktree::prune(ctx, key.as_str(), false).map_err(|e| {
+            e.hint(format!(
+                "the note is on {key} and the worktree stays; commit and push, then `csm worktree prune {key}`"
+            ))
+        })?;
+    }
     Ok(())
 }
 
@@ -242,6 +260,12 @@ fn no_session(key: &TicketKey) -> CommandError {
     .hint(format!(
         "start one with `csm start {key}`, or adopt a Codex session with `csm link {key}`"
     ))
+}
+
+fn has_worktree(store: &Store, key: &TicketKey) -> Result<bool, CommandError> {
+    Ok(crate::worktree::recorded_for_ticket(store, key.as_str())?
+        .iter()
+        .any(|r| !r.removed))
 }
 
 fn has_pending(store: &Store, key: &TicketKey) -> Result<bool, CommandError> {

@@ -23,8 +23,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             format!("csm has no session for {key}"),
         ));
     }
+    // The worktrees stay (they may hold work); once the sessions are
+    // gone csm no longer knows them, so say where they are.
+    let worktrees = crate::worktree::recorded_for_ticket(&store, key.as_str())?;
     for s in &sessions {
         store.delete_session(s.id)?;
+    }
+    for w in worktrees.iter().filter(|w| !w.removed) {
+        ctx.output.warn(&format!(
+            "{key}'s worktree {} (branch {}) stays; remove it with `git -C {} worktree remove {}`",
+            w.path.display(),
+            w.branch,
+            crate::codex::command::quote(w.repo.as_os_str()),
+            crate::codex::command::quote(w.path.as_os_str())
+        ));
     }
     ctx.output.info(&format!(
         "Forgot {} session{} of {key}.",

@@ -1,17 +1,14 @@
 //! `csm list`: one line per session, with its ticket's summary and status
 //! from one batched, briefly cached tracker search.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crate::command_error::CommandError;
 use crate::context::Context;
 use crate::output::sanitize;
 use crate::session::{self, Freshness, SessionRow, TICKET_CACHE_TTL};
 use crate::store::{Session, now_ms};
-use crate::tracker::TicketKey;
 
 /// Arguments of `csm list`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct Args {
     /// Include sessions whose ticket is done.
     #[arg(short, long)]
@@ -27,7 +24,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let sessions = store.list_sessions(args.all)?;
     let rows = rows(ctx, &store, &sessions)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&rows)
+        let text = crate::output::json(&rows)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
         return Ok(());
@@ -51,39 +48,24 @@ pub fn rows(
     store: &crate::store::Store,
     sessions: &[Session],
 ) -> Result<Vec<SessionRow>, CommandError> {
-    let mut by_tracker: BTreeMap<&str, BTreeSet<TicketKey>> = BTreeMap::new();
-    for s in sessions {
-        if let Ok(key) = TicketKey::parse(&s.ticket_key) {
-            by_tracker.entry(&s.tracker).or_default().insert(key);
-        }
-    }
-    let mut infos = BTreeMap::new();
-    for (tracker_id, keys) in by_tracker {
-        let Some(tracker) = ctx.tracker_by_id(tracker_id).ok().flatten() else {
+    let mut infos = session::Infos::new();
+    for (tracker_id, keys) in session::keys_by_tracker(sessions) {
+        let Some(tracker) = ctx.tracker_by_id(&tracker_id).ok().flatten() else {
             continue;
         };
         let (found, freshness) =
             session::ticket_infos(store, tracker.as_ref(), &keys, TICKET_CACHE_TTL, now_ms())?;
-        let offline = matches!(freshness, Freshness::Offline(_));
         if let Freshness::Offline(reason) = &freshness {
             tracing::info!(tracker = tracker_id, %reason, "using cached ticket details");
         }
-        for (key, info) in found {
-            infos.insert((tracker_id.to_string(), key), (info, offline));
-        }
+        session::merge_infos(&mut infos, &tracker_id, found, &freshness);
     }
-    Ok(sessions
-        .iter()
-        .map(|s| {
-            let found = infos.get(&(s.tracker.clone(), s.ticket_key.clone()));
-            SessionRow::new(s, found.map(|(i, _)| i), found.is_some_and(|(_, o)| *o))
-        })
-        .collect())
+    Ok(session::join(sessions, &infos))
 }
 
 fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
     let home = ctx.home();
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             let mark = if r.ticket_offline { "*" } else { "" };
@@ -97,13 +79,14 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
                 sanitize(r.ticket_status.as_deref().unwrap_or("?")),
                 r.status.as_str().to_string(),
                 session::age(r.last_activity_at.unwrap_or(r.created_at), now),
+                branch(r.branch.as_deref()),
                 session::short_folder(&r.folder, home.as_deref()),
                 session::settings_summary(&r.settings),
             ]
         })
         .collect();
     let header = [
-        "KEY", "SUMMARY", "TICKET", "SESSION", "ACTIVE", "FOLDER", "SETTINGS",
+        "KEY", "SUMMARY", "TICKET", "SESSION", "ACTIVE", "BRANCH", "FOLDER", "SETTINGS",
     ];
     let mut widths = header.map(|h| h.chars().count());
     for row in &cells {
@@ -130,4 +113,16 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
         out.push_str(&line(row.to_vec()));
     }
     out
+}
+
+/// A branch for the table: `-` when unknown, long ones shortened.
+fn branch(name: Option<&str>) -> String {
+    const WIDEST: usize = 32;
+    match name {
+        None => "-".into(),
+        Some(b) if b.chars().count() > WIDEST => {
+            sanitize(b).chars().take(WIDEST - 1).collect::<String>() + "…"
+        }
+        Some(b) => sanitize(b),
+    }
 }

@@ -7,9 +7,11 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod done;
+pub mod draft_ticket;
 pub mod forget;
 pub mod hook;
 pub mod link;
+pub mod lint;
 pub mod list;
 pub mod man;
 pub mod mcp;
@@ -20,7 +22,9 @@ pub mod start;
 pub mod sync;
 pub mod tabs;
 pub mod ticket;
+pub mod ui;
 pub mod unlink;
+pub mod worktree;
 
 use clap::{Parser, Subcommand};
 
@@ -37,7 +41,9 @@ use crate::output::Output;
     long_about = "csm ties every OpenAI Codex CLI session to a ticket (a Jira issue or a \
                   local Markdown ticket) and to a folder, so that a ticket key is all you \
                   need to start, resume and finish work that spans days.",
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage or configuration error, \
+    after_help = "Without a command, csm opens the dashboard (`csm ui`) on a terminal \
+                  and prints `csm list` otherwise.\n\
+                  Exit codes: 0 ok, 1 error, 2 usage or configuration error, \
                   3 not found, 4 authentication."
 )]
 pub struct Cli {
@@ -47,9 +53,9 @@ pub struct Cli {
     /// Print only results and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// What to do.
+    /// What to do (default: the dashboard on a terminal, else `list`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The commands.
@@ -69,6 +75,9 @@ pub enum Command {
     Sync(sync::Args),
     /// Show everything about a ticket's sessions.
     Show(show::Args),
+    /// The dashboard: sessions by status, resumed with one key, settings
+    /// changed in place.
+    Ui(ui::Args),
     /// Change a session's Codex settings (model, effort, sandbox, ...).
     Set(set::Args),
     /// Adopt an existing Codex session for a ticket.
@@ -83,6 +92,14 @@ pub enum Command {
     Tabs(tabs::Args),
     /// Serve a session's tabs to Codex over MCP (csm passes this to Codex).
     Mcp(mcp::Args),
+    /// Let Codex draft a ready ticket from an idea, or rewrite a ticket's
+    /// acceptance criteria.
+    DraftTicket(draft_ticket::Args),
+    /// Check that a ticket is ready: testable acceptance criteria, one
+    /// responsibility.
+    Lint(lint::Args),
+    /// List the git worktrees csm made for tickets, or remove one.
+    Worktree(worktree::Args),
     /// Show the resolved configuration and where each value came from.
     Config(config::Args),
     /// Check that csm can work here: config, store, credentials, codex.
@@ -100,10 +117,26 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<(), CommandError> {
     let output = Output::detect(cli.quiet);
     let ctx = Context::new(output)?;
-    crate::output::init_logging(cli.verbose, cli.quiet, Some(&ctx.dirs.log_dir()));
+    // Bare `csm` is the dashboard for a person at a terminal, and the list
+    // for a script or a pipe (as `jj` runs `jj log`).
+    let command = cli.command.unwrap_or_else(|| {
+        if crate::ui::can_run() {
+            Command::Ui(ui::Args::default())
+        } else {
+            Command::List(list::Args::default())
+        }
+    });
+    // The dashboard owns the terminal: log lines go to the file only.
+    let stderr_log = !matches!(command, Command::Ui(_));
+    crate::output::init_logging(
+        cli.verbose,
+        cli.quiet,
+        Some(&ctx.dirs.log_dir()),
+        stderr_log,
+    );
     tracing::debug!(command = ?std::env::args().nth(1), "csm starting");
     if matches!(
-        cli.command,
+        command,
         Command::Start(_)
             | Command::Resume(_)
             | Command::List(_)
@@ -116,7 +149,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         // Notes `csm done` could not post go out as soon as csm runs again.
         sync::background(&ctx);
     }
-    match cli.command {
+    match command {
         Command::Auth(args) => auth::run(&ctx, args),
         Command::Start(args) => start::run(&ctx, args),
         Command::Resume(args) => resume::run(&ctx, args),
@@ -127,11 +160,15 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Show(args) => show::run(&ctx, args),
         Command::Done(args) => done::run(&ctx, args),
         Command::Sync(args) => sync::run(&ctx, args),
+        Command::Ui(args) => ui::run(&ctx, args),
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
         Command::Tabs(args) => tabs::run(&ctx, args),
         Command::Mcp(args) => mcp::run(&ctx, args),
+        Command::DraftTicket(args) => draft_ticket::run(&ctx, args),
+        Command::Lint(args) => lint::run(&ctx, args),
+        Command::Worktree(args) => worktree::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => completions::run(args),

@@ -8,6 +8,7 @@ use crate::launch::{self, Launch};
 use crate::prompt::{Template, TicketChanges};
 use crate::store::{NewSession, Session};
 use crate::tracker::{Ticket, TicketKey, Tracker};
+use crate::worktree;
 
 /// Arguments of `csm resume`.
 #[derive(Debug, clap::Args)]
@@ -46,21 +47,59 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     resume_session(ctx, &key, &session, args.dry_run)
 }
 
-/// Resumes one recorded session.
+/// Resumes one recorded session and ends like Codex did.
 pub fn resume_session(
     ctx: &Context,
     key: &TicketKey,
     session: &Session,
     dry_run: bool,
 ) -> Result<(), CommandError> {
-    let Some(codex_id) = session.codex_session_id.clone() else {
-        return Err(CommandError::failure(format!(
-            "the Codex session id of {key} was never captured"
-        ))
-        .hint(format!(
-            "link it with `csm link {key} <SESSION-ID>` or `csm link {key} --last`"
-        )));
-    };
+    match resume_and_wait(ctx, key, session, dry_run)? {
+        Some(exit) => super::start::exit_with(exit.code()),
+        None => Ok(()),
+    }
+}
+
+/// The Codex id a session is resumed by, or why it cannot be.
+fn codex_id(key: &TicketKey, session: &Session) -> Result<String, CommandError> {
+    session.codex_session_id.clone().ok_or_else(|| {
+        CommandError::failure(format!("the Codex session id of {key} was never captured")).hint(
+            format!("link it with `csm link {key} <SESSION-ID>` or `csm link {key} --last`"),
+        )
+    })
+}
+
+/// The exact command resume runs for a session, with `prompt` (what
+/// changed on the ticket) when there is news. With `dry_run`, Codex is only
+/// located, not run (the dashboard shows this command).
+pub fn command_for(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+    prompt: Option<&str>,
+    dry_run: bool,
+) -> Result<crate::codex::CodexCommand, CommandError> {
+    let codex_id = codex_id(key, session)?;
+    let settings = Settings::from_json(&session.settings);
+    ctx.codex_command(
+        dry_run,
+        Some(session.id),
+        &settings,
+        &session.folder,
+        prompt,
+        Some(&codex_id),
+    )
+}
+
+/// Resumes one recorded session and returns how Codex ended (`None` for a
+/// dry run): what `csm resume` and the dashboard's Enter both run.
+pub fn resume_and_wait(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+    dry_run: bool,
+) -> Result<Option<crate::pty::Exit>, CommandError> {
+    let codex_id = codex_id(key, session)?;
     let codex_home = ctx.codex_home()?;
     if rollout::find(&codex_home, &codex_id).is_none() {
         return Err(CommandError::new(
@@ -72,13 +111,12 @@ pub fn resume_session(
         )
         .hint("resume it on the machine where it ran, or start anew with `csm start --new`"));
     }
-    if !session.folder.is_dir() {
-        return Err(CommandError::failure(format!(
-            "the session's folder {} no longer exists",
-            session.folder.display()
-        ))
-        .hint(format!("start anew with `csm start {key} --new`")));
-    }
+    // A worktree csm removed (or someone deleted) comes back on its branch.
+    let restore = if session.folder.is_dir() {
+        None
+    } else {
+        Some(restore_worktree(ctx, key, session)?)
+    };
 
     let now = read_ticket(ctx, session, key);
     let prompt = match (&now, &session.ticket_snapshot) {
@@ -88,26 +126,27 @@ pub fn resume_session(
         _ => None,
     };
 
-    let settings = Settings::from_json(&session.settings);
-    let command = ctx.codex_command(
-        dry_run,
-        Some(session.id),
-        &settings,
-        &session.folder,
-        prompt.as_deref(),
-        Some(&codex_id),
-    )?;
+    let command = command_for(ctx, key, session, prompt.as_deref(), dry_run)?;
     if dry_run {
         if let Some(p) = &prompt {
             println!("{p}");
             println!("---");
         }
+        for line in restore.iter().flat_map(worktree::Plan::shell_lines) {
+            println!("{line}");
+        }
         println!("{command}");
-        return Ok(());
+        return Ok(None);
     }
     let store = ctx.store()?;
+    if let Some(plan) = &restore {
+        let applied = worktree::apply(plan)?;
+        worktree::record(&store, session.id, plan, &applied)?;
+        ctx.output.info(&plan.describe());
+    }
     let snapshot = now.as_ref().and_then(|(t, _)| serde_json::to_value(t).ok());
     store.mark_launched(session.id, snapshot.as_ref())?;
+    crate::crashpoint::here("resume:launching");
     let outcome = launch::run(Launch {
         store_path: store.path(),
         session_id: session.id,
@@ -118,7 +157,64 @@ pub fn resume_session(
         on_captured: None,
     })
     .map_err(|e| CommandError::failure(e.to_string()))?;
-    super::start::exit_with(outcome.exit.code())
+    Ok(Some(outcome.exit))
+}
+
+/// The plan that brings back the session's worktree, when its folder was a
+/// worktree csm made and its branch still exists.
+fn restore_worktree(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+) -> Result<worktree::Plan, CommandError> {
+    let gone = || {
+        CommandError::failure(format!(
+            "the session's folder {} no longer exists",
+            session.folder.display()
+        ))
+        .hint(format!("start anew with `csm start {key} --new`"))
+    };
+    let store = ctx.store()?;
+    let records = worktree::recorded(&store)?;
+    let Some(rec) = records
+        .iter()
+        .find(|r| r.key == key.as_str() && session.folder.starts_with(&r.path))
+    else {
+        return Err(gone());
+    };
+    let repo = worktree::discover(&rec.repo)?;
+    let facts = worktree::GitFacts {
+        repo: &repo.main,
+        owners: worktree::owners(&records),
+    };
+    use worktree::Facts;
+    if !facts.branch_exists(&rec.branch) {
+        return Err(CommandError::failure(format!(
+            "the session's worktree {} and its branch {} are gone",
+            rec.path.display(),
+            rec.branch
+        ))
+        .hint(format!("start anew with `csm start {key} --new`")));
+    }
+    let want = worktree::Want {
+        key: key.as_str(),
+        branch: rec.branch.clone(),
+        parent: rec.path.parent().unwrap_or(&rec.path).to_path_buf(),
+        previous: Some(rec),
+    };
+    let plan = worktree::plan(&repo, &want, &facts)?;
+    if plan.path != rec.path {
+        return Err(CommandError::failure(format!(
+            "the session's worktree {} is gone, and its branch {} is checked out in {}",
+            rec.path.display(),
+            rec.branch,
+            plan.path.display()
+        ))
+        .hint(format!(
+            "remove that worktree, or start anew there with `csm start {key} --new`"
+        )));
+    }
+    Ok(plan)
 }
 
 /// Reads the ticket once, giving up quietly (with a warning) when the

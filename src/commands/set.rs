@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             CommandError::usage(e.to_string()).hint(format!("settings: {}", NAMES.join(", ")))
         })?;
     }
-    store.set_settings(session.id, &settings.to_json())?;
+    crate::session::save_settings(&store, session.id, &settings)?;
     ctx.output.info(&format!(
         "{key} session {}: {settings} (applies from the next resume)",
         session.id

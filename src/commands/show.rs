@@ -92,7 +92,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         sessions: details,
     };
     if args.json {
-        let text = serde_json::to_string_pretty(&shown)
+        let text = crate::output::json(&shown)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
         return Ok(());

@@ -1,6 +1,8 @@
 //! `csm start KEY`: read the ticket, render the opening prompt, record the
 //! session, move the ticket to "In Progress", and launch Codex in the
-//! ticket's folder, capturing its session id as soon as it exists.
+//! ticket's folder, capturing its session id as soon as it exists. With
+//! `--worktree` (or `[workflow] worktree = true`) that folder is a git
+//! worktree on a branch of the ticket's own.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -13,7 +15,8 @@ use crate::launch::{self, Launch};
 use crate::output::sanitize;
 use crate::prompt::{StartData, Template};
 use crate::store::{Claim, NewSession};
-use crate::tracker::{TicketKey, Tracker};
+use crate::tracker::{Ticket, TicketKey, Tracker};
+use crate::worktree::{self, BranchData, GitFacts, Plan, Repo, Want};
 
 /// Arguments of `csm start`.
 #[derive(Debug, clap::Args)]
@@ -26,7 +29,7 @@ pub struct Args {
     /// Print the prompt and the exact Codex command; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Start even if the ticket has no acceptance criteria.
+    /// Start even if the readiness lint rejects the ticket (see `csm lint`).
     #[arg(long)]
     force: bool,
     /// Start another session although the ticket has one.
@@ -36,6 +39,29 @@ pub struct Args {
     /// (see `csm set --help`).
     #[arg(short = 's', long = "set", value_name = "NAME=VALUE")]
     settings: Vec<String>,
+    /// Work on a branch and in a git worktree of the ticket's own (default:
+    /// `[workflow] worktree`); a second start finds them again.
+    #[arg(long, overrides_with = "no_worktree")]
+    worktree: bool,
+    /// Work in the folder itself, even when `[workflow] worktree` is on.
+    #[arg(long)]
+    no_worktree: bool,
+}
+
+impl Args {
+    /// `csm start KEY` with no options (the dashboard's `s`).
+    pub fn for_key(key: &str) -> Args {
+        Args {
+            key: key.to_string(),
+            folder: None,
+            dry_run: false,
+            force: false,
+            new: false,
+            settings: Vec::new(),
+            worktree: false,
+            no_worktree: false,
+        }
+    }
 }
 
 /// The `csm.session` property mirrored to the tracker.
@@ -51,18 +77,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             .map_err(|e| CommandError::usage(e.to_string()))?;
     }
     let folder = resolve_folder(ctx, args.folder.as_deref())?;
+    let use_worktree =
+        !args.no_worktree && (args.worktree || ctx.config()?.config.workflow.worktree);
+    // Before anything is read or written: can there be a worktree here?
+    let repo = if use_worktree {
+        Some(worktree::discover(&folder)?)
+    } else {
+        None
+    };
     let tracker = ctx.tracker()?;
     let ticket = {
         let _spin = ctx.output.spinner(&format!("Reading {key}"));
         tracker.get(&key)?
     };
-    if ticket.acceptance_criteria.is_empty() && !args.force {
-        return Err(CommandError::failure(format!(
-            "{key} is not ready: it has no acceptance criteria"
-        ))
-        .hint(format!(
-            "add testable criteria (`csm draft-ticket {key}` or your tracker), or pass --force"
-        )));
+    if !args.force {
+        refuse_unready(&ticket)?;
     }
     // A dry run must not even create the store.
     let store = if args.dry_run {
@@ -95,21 +124,72 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .hint("or start another one with `csm start --new`"));
     }
 
-    let data = StartData::new(&ticket, crate::git::branch(&folder));
+    let plan = match &repo {
+        Some(repo) => {
+            // A dry run reads csm's records of worktrees, if there are any,
+            // but never creates the store.
+            let records = match &store {
+                Some(s) => Some(worktree::recorded(s)?),
+                None if ctx.dirs.store_file().is_file() => Some(worktree::recorded(&ctx.store()?)?),
+                None => None,
+            };
+            Some(plan_worktree(ctx, repo, &key, &ticket, records)?)
+        }
+        None => None,
+    };
+    let branch = match &plan {
+        Some(p) => Some(p.branch.clone()),
+        None => crate::git::branch(&folder),
+    };
+    let data = StartData::new(&ticket, branch);
+    // Templates come from the folder csm was started in (a new worktree
+    // does not exist yet in a dry run).
     let prompt = ctx
         .template_dirs(&folder)
         .render(Template::Start, &data)
         .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    let command = ctx.codex_command(args.dry_run, None, &settings, &folder, Some(&prompt), None)?;
+    let run_in = plan.as_ref().map_or(&folder, |p| &p.folder);
+    let mut command =
+        ctx.codex_command(args.dry_run, None, &settings, run_in, Some(&prompt), None)?;
     if args.dry_run {
         println!("{prompt}");
         println!("---");
+        for line in plan.iter().flat_map(Plan::shell_lines) {
+            println!("{line}");
+        }
         println!("{command}");
         return Ok(());
     }
 
     let Some(store) = store else {
         return Ok(());
+    };
+    // The worktree before the record: when git refuses, nothing is left
+    // half made.
+    let (folder, start_commit, applied) = match &plan {
+        Some(plan) => {
+            let applied = {
+                let _spin = ctx.output.spinner("Making the worktree");
+                worktree::apply(plan)?
+            };
+            ctx.output.info(&plan.describe());
+            if applied.folder != plan.folder {
+                command = ctx.codex_command(
+                    false,
+                    None,
+                    &settings,
+                    &applied.folder,
+                    Some(&prompt),
+                    None,
+                )?;
+            }
+            (
+                applied.folder.clone(),
+                applied.start_commit.clone(),
+                Some(applied),
+            )
+        }
+        None => (folder.clone(), crate::git::head(&folder), None),
     };
     // Record first: whatever happens next, the link is not lost.
     let snapshot = serde_json::to_value(&ticket).ok();
@@ -119,7 +199,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         folder: folder.clone(),
         settings: settings.to_json(),
         branch: data.branch.clone(),
-        start_commit: crate::git::head(&folder),
+        start_commit,
         ticket_snapshot: snapshot.clone(),
     };
     let session_id = if args.new {
@@ -143,6 +223,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             }
         }
     };
+    if let (Some(plan), Some(applied)) = (&plan, &applied) {
+        worktree::record(&store, session_id, plan, applied)?;
+    }
     crate::crashpoint::here("start:recorded");
     // The tabs server is told which session it serves, known only now.
     let command = if settings.tabs_mode() == TabsMode::Off {
@@ -197,6 +280,70 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         )),
     }
     exit_with(outcome.exit.code())
+}
+
+/// The readiness gate: a ticket the lint rejects is refused, naming every
+/// finding (the first in the error, the others as hints).
+pub fn refuse_unready(ticket: &crate::tracker::Ticket) -> Result<(), CommandError> {
+    let verdict = crate::lint::lint_ticket(ticket);
+    let Some(first) = verdict.findings.first() else {
+        return Ok(());
+    };
+    let key = &ticket.key;
+    let criteria = &ticket.acceptance_criteria;
+    let more = verdict.findings.len() - 1;
+    let mut message = format!("{key} is not ready: {}", sanitize(&first.problem(criteria)));
+    if more > 0 {
+        message.push_str(&format!(" (and {more} more)"));
+    }
+    let mut err = CommandError::failure(message).hint(first.reason.fix());
+    const SHOWN: usize = 5;
+    for f in verdict.findings.iter().skip(1).take(SHOWN) {
+        err = err.hint(sanitize(&f.describe(criteria)));
+    }
+    if more > SHOWN {
+        err = err.hint(format!("`csm lint {key}` lists all {} findings", more + 1));
+    }
+    Err(err.hint(format!(
+        "rewrite the criteria with `csm draft-ticket {key}` (or in your tracker), or pass --force"
+    )))
+}
+
+/// Decides where the ticket's worktree is: the branch from the template,
+/// the worktree csm made for the ticket before (from `records`), the
+/// repository's worktrees.
+fn plan_worktree(
+    ctx: &Context,
+    repo: &Repo,
+    key: &TicketKey,
+    ticket: &Ticket,
+    records: Option<Vec<worktree::Recorded>>,
+) -> Result<Plan, CommandError> {
+    let config = &ctx.config()?.config.worktree;
+    let branch = worktree::branch_name(
+        &config.branch,
+        &BranchData {
+            key: key.as_str(),
+            summary: &ticket.summary,
+            issue_type: ticket.issue_type.as_deref(),
+        },
+    )?;
+    let parent = worktree::resolve_parent(config.parent.as_deref(), repo, ctx.home().as_deref())?;
+    let records = records.unwrap_or_default();
+    let previous = records
+        .iter()
+        .find(|r| r.key == key.as_str() && r.repo == repo.main);
+    let facts = GitFacts {
+        repo: &repo.main,
+        owners: worktree::owners(&records),
+    };
+    let want = Want {
+        key: key.as_str(),
+        branch,
+        parent,
+        previous,
+    };
+    Ok(worktree::plan(repo, &want, &facts)?)
 }
 
 /// Resolves and checks the working folder.

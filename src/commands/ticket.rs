@@ -204,7 +204,7 @@ fn read_stdin(what: &str) -> Result<String, CommandError> {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CommandError> {
-    let text = serde_json::to_string_pretty(value)
+    let text = crate::output::json(value)
         .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
     println!("{text}");
     Ok(())

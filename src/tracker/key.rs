@@ -159,4 +159,15 @@ mod tests {
         assert_eq!(k.as_str(), "ABC-3");
         assert!(serde_json::from_str::<TicketKey>("\"../etc-1\"").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn a_parsed_key_is_always_safe_in_a_path_and_a_query(input in ".{0,40}") {
+            if let Ok(k) = TicketKey::parse(&input) {
+                let s = k.as_str();
+                proptest::prop_assert!(s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{}", s);
+                proptest::prop_assert!(!s.contains(".."));
+            }
+        }
+    }
 }

@@ -228,6 +228,22 @@ pub fn check_transition(
     }
 }
 
+/// Where a person opens a ticket, from its tracker's id alone (no request):
+/// the page on a Jira site (`jira:SITE` → `SITE/browse/KEY`), the
+/// ticket's file in a local repository (`local:ROOT`). The same as the
+/// [`Ticket::url`] the tracker itself reports.
+pub fn ticket_location(tracker_id: &str, key: &TicketKey) -> Option<String> {
+    if let Some(site) = tracker_id.strip_prefix("jira:") {
+        return Some(format!("{}/browse/{key}", site.trim_end_matches('/')));
+    }
+    let root = tracker_id.strip_prefix("local:")?;
+    let path = std::path::Path::new(root)
+        .join(crate::paths::REPO_DIR)
+        .join("tickets")
+        .join(format!("{key}.md"));
+    Some(path.display().to_string())
+}
+
 /// Why a tracker call failed. Each variant carries what a person needs to
 /// understand the failure; the CLI adds the hint on what to do.
 #[derive(Debug, thiserror::Error)]
@@ -355,4 +371,39 @@ pub enum TrackerError {
         #[source]
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_location_is_the_trackers_own_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = local::LocalTracker::new(dir.path(), "CSM".into(), Vec::new()).unwrap();
+        let key = local
+            .create(&NewTicket {
+                summary: "x".into(),
+                ..NewTicket::default()
+            })
+            .unwrap();
+        let url = local.get(&key).unwrap().url;
+        let canonical = local::LocalTracker::new(
+            &std::fs::canonicalize(dir.path()).unwrap(),
+            "CSM".into(),
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            ticket_location(&local.id(), &key),
+            canonical.get(&key).unwrap().url
+        );
+        assert!(url.unwrap().ends_with(".csm/tickets/CSM-1.md"));
+        let key = TicketKey::parse("PROJ-7").unwrap();
+        assert_eq!(
+            ticket_location("jira:https://example.atlassian.net", &key).as_deref(),
+            Some("https://example.atlassian.net/browse/PROJ-7")
+        );
+        assert_eq!(ticket_location("github:x", &key), None);
+    }
 }

@@ -76,6 +76,9 @@ fn config_show_names_each_source_user_repo_env() {
     workflow.done_status = "Done"                      # default
     workflow.start_status = "In Progress"              # default
     # workflow.test_command                            # unset
+    workflow.worktree = false                          # default
+    worktree.branch = "{{key}}-{{slug summary}}"       # default
+    # worktree.parent                                  # unset
     "#);
 
     let json = env.run_in(&sub, &["config", "show", "--json"]).ok();

@@ -138,3 +138,50 @@ fn many_processes_writing_the_store_at_once_never_see_it_locked() {
     assert_eq!(integrity(&env), "ok");
     assert_eq!(sessions(&env).len(), 1);
 }
+
+#[test]
+fn a_resume_killed_before_the_launch_keeps_the_link() {
+    use crate::support::mock_model::{MockModel, exec_session};
+    let mut env = TestEnv::new();
+    let model = MockModel::start();
+    model.write_codex_config(&env.codex_home(), "");
+    for (k, v) in MockModel::hermetic_env() {
+        env.set_env(k, v);
+    }
+    std::fs::write(env.work().join(".csm.toml"), "").unwrap();
+    env.run(&["ticket", "new", "Export CSV", "--ac", "prints CSV"])
+        .ok();
+    model.push_text("Started.");
+    let id = exec_session(env.env_vars(), env.work(), "Work on CSM-1");
+    env.run(&["link", "CSM-1", &id]).ok();
+
+    // A stand-in Codex records what it was asked to resume.
+    let calls = env.root().join("calls.txt");
+    let codex = env.root().join("bin/codex");
+    write_script(
+        &codex,
+        &format!(
+            "case \"$1\" in --version) echo 'codex-cli 0.169.0';; *) echo \"$@\" >> '{}';; esac",
+            calls.display()
+        ),
+    );
+    env.set_env("CSM_CODEX_BIN", &codex);
+    env.set_env("CSM_CRASH_AT", "resume:launching");
+    let run = env.run(&["resume", "CSM-1"]);
+    assert_eq!(run.code, -1, "{run:?}");
+    assert_eq!(integrity(&env), "ok");
+    let left = sessions(&env);
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0].codex_session_id.as_deref(),
+        Some(id.as_str()),
+        "the link is kept"
+    );
+    assert!(!calls.exists(), "Codex was not started");
+
+    env.remove_env("CSM_CRASH_AT");
+    env.run(&["resume", "CSM-1"]).ok();
+    let asked = std::fs::read_to_string(&calls).unwrap();
+    assert!(asked.starts_with(&format!("resume {id}")), "{asked}");
+    assert_eq!(sessions(&env).len(), 1);
+}

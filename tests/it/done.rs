@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::env::TestEnv;
 use crate::support::fake_jira::{FakeJira, Fault, Mode, TOKEN};
-use crate::support::mock_model::{MockModel, codex_bin};
+use crate::support::mock_model::{MockModel, codex_bin, exec_session};
 
 const CRITERIA: [&str; 2] = ["csm list --csv prints CSV", "one row per session"];
 
@@ -91,26 +91,7 @@ impl World {
         commit_file(&work, "README.md", "# app\n", "Initial commit");
         // The session: a real Codex run in the folder, adopted for the ticket.
         model.push_text("I will add the CSV export.");
-        let out = Command::new(codex_bin())
-            .args([
-                "exec",
-                "--json",
-                "--skip-git-repo-check",
-                "Work on the ticket",
-            ])
-            .current_dir(&work)
-            .env_clear()
-            .envs(env.env_vars())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let codex_id = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| v["type"] == "thread.started")
-            .and_then(|v| v["thread_id"].as_str().map(str::to_string))
-            .expect("thread id");
+        let codex_id = exec_session(env.env_vars(), &work, "Work on the ticket");
         env.run(&["link", key, &codex_id]).ok();
         // The work: two commits and a change not committed.
         commit_file(&work, "csv.rs", "fn csv() {}\n", "Add CSV export");
@@ -612,4 +593,88 @@ fn a_crash_at_any_step_loses_nothing_and_posts_once() {
         let session = &w.store().sessions_for_ticket("PROJ-1").unwrap()[0];
         assert_eq!(session.status, csm::store::SessionStatus::Done, "{point}");
     }
+}
+
+#[test]
+fn cleanup_removes_the_worktree_only_when_nothing_would_be_lost() {
+    use crate::support::env::write_script;
+    let mut env = TestEnv::new();
+    let model = MockModel::start();
+    model.write_codex_config(&env.codex_home(), "");
+    for (k, v) in MockModel::hermetic_env() {
+        env.set_env(k, v);
+    }
+    let work = env.work().to_path_buf();
+    git(&work, &["init", "-q", "-b", "main"]);
+    commit_file(&work, "README.md", "# app\n", "Initial commit");
+    let mut args = vec!["ticket", "new", "Export sessions as CSV"];
+    for c in CRITERIA {
+        args.extend(["--ac", c]);
+    }
+    env.run(&args).ok();
+    // `start --worktree` with a stand-in Codex (no terminal here), then a
+    // real Codex session in the worktree, recorded as the session's.
+    let fake = env.root().join("bin/codex");
+    write_script(
+        &fake,
+        "case \"$1\" in --version) echo 'codex-cli 0.169.0';; esac; exit 0",
+    );
+    env.set_env("CSM_CODEX_BIN", &fake);
+    env.run(&["start", "CSM-1", "--worktree"]).ok();
+    env.set_env("CSM_CODEX_BIN", codex_bin());
+    let store = Store::open(&env.store_file()).unwrap();
+    let session = store.sessions_for_ticket("CSM-1").unwrap().remove(0);
+    let tree = session.folder.clone();
+    assert_ne!(tree, std::fs::canonicalize(&work).unwrap());
+    model.push_text("Working in the worktree.");
+    let id = exec_session(env.env_vars(), &tree, "Work on CSM-1");
+    store.set_codex_session_id(session.id, &id).unwrap();
+    commit_file(&tree, "csv.rs", "fn csv() {}\n", "Add CSV export");
+
+    // The commit is on no remote: the note goes out, the worktree stays.
+    let answer = json!({"summary": "CSV.", "criteria": [
+        {"number": 1, "status": "met", "evidence": "t1"},
+        {"number": 2, "status": "met", "evidence": "t2"}]})
+    .to_string();
+    model.push_text(&answer);
+    let run = env.run(&["done", "CSM-1", "--cleanup"]).fails_with(1);
+    assert!(
+        run.stderr.contains("Add CSV export"),
+        "names the commit: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("csm worktree prune CSM-1"),
+        "{}",
+        run.stderr
+    );
+    assert!(tree.exists(), "nothing lost");
+    let ticket = std::fs::read_to_string(work.join(".csm/tickets/CSM-1.md")).unwrap();
+    assert!(ticket.contains("status = \"Done\""), "{ticket}");
+    assert!(
+        ticket.contains("Add CSV export"),
+        "the branch's commit in the note: {ticket}"
+    );
+
+    // Pushed: the same request removes it.
+    let remote = env.root().join("remote.git");
+    git(
+        env.root(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+    );
+    git(
+        &tree,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    git(&tree, &["push", "-q", "origin", "HEAD"]);
+    model.push_text(&answer);
+    let run = env
+        .run(&["done", "CSM-1", "--cleanup", "--no-transition"])
+        .ok();
+    assert!(
+        run.stderr.contains("Removed the worktree"),
+        "{}",
+        run.stderr
+    );
+    assert!(!tree.exists());
 }

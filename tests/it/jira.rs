@@ -183,6 +183,20 @@ fn writes_comment_transition_create_update_property() {
             vec!["z works"],
             "{mode:?}"
         );
+        // Not on NOAC's edit screen either: new criteria replace the
+        // description's section.
+        t.update(
+            &noac,
+            &TicketUpdate {
+                acceptance_criteria: Some(vec!["z prints 1".into()]),
+                ..TicketUpdate::default()
+            },
+        )
+        .unwrap();
+        assert!(fake.issue(noac.as_str()).unwrap().ac.is_null());
+        let now = t.get(&noac).unwrap();
+        assert_eq!(now.acceptance_criteria, vec!["z prints 1"], "{mode:?}");
+        assert!(!now.description.contains("z works"), "{}", now.description);
 
         t.update(
             &k,

@@ -83,10 +83,10 @@ fn list_shows_tickets_sessions_and_settings() {
     let run = env.run(&["list"]).ok();
     let text = env.normalize(&run.stdout);
     insta::assert_snapshot!(text, @r#"
-    KEY    SUMMARY            TICKET       SESSION  ACTIVE  FOLDER                     SETTINGS
-    CSM-2  Fix the crash      In Progress  waiting  now     $ROOT/work  effort=high model=gpt-5.5
-    CSM-2  Fix the crash      In Progress  new      now     $ROOT/work
-    CSM-1  Add a --json flag  To Do        new      now     $ROOT/work
+    KEY    SUMMARY            TICKET       SESSION  ACTIVE  BRANCH  FOLDER                     SETTINGS
+    CSM-2  Fix the crash      In Progress  waiting  now     main    $ROOT/work  effort=high model=gpt-5.5
+    CSM-2  Fix the crash      In Progress  new      now     main    $ROOT/work
+    CSM-1  Add a --json flag  To Do        new      now     main    $ROOT/work
     "#);
     assert!(!run.stdout.contains('\u{1b}'));
 }

@@ -3,13 +3,12 @@
 //! cost of `list` against Jira.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use csm::store::{NewSession, Store};
 
 use crate::support::env::{TestEnv, write_script};
 use crate::support::fake_jira::{FakeJira, Mode, TOKEN};
-use crate::support::mock_model::{MockModel, codex_bin};
+use crate::support::mock_model::{MockModel, codex_bin, exec_session};
 
 /// A local project with one ready ticket and the real Codex configured.
 fn local_env() -> TestEnv {
@@ -174,26 +173,7 @@ fn codex_missing_says_what_to_install() {
 /// Runs a real `codex exec` in the work folder and returns its session id.
 fn real_session(env: &TestEnv, model: &MockModel) -> String {
     model.write_codex_config(&env.codex_home(), "");
-    let out = Command::new(codex_bin())
-        .args(["exec", "--json", "--skip-git-repo-check", "hello"])
-        .current_dir(env.work())
-        .env_clear()
-        .envs(env.env_vars())
-        .envs(MockModel::hermetic_env())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["type"] == "thread.started")
-        .and_then(|v| v["thread_id"].as_str().map(str::to_string))
-        .unwrap()
+    exec_session(env.env_vars(), env.work(), "hello")
 }
 
 #[test]

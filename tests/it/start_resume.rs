@@ -11,7 +11,7 @@ use crate::support::env::TestEnv;
 use crate::support::mock_model::{MockModel, codex_bin};
 use crate::support::tmux::Tmux;
 
-const CODEX_START: Duration = Duration::from_secs(30);
+pub(crate) const CODEX_START: Duration = Duration::from_secs(30);
 
 /// A project folder with a local ticket, Codex pointed at the mock, and a
 /// tmux terminal whose shell has the test environment.
@@ -44,13 +44,13 @@ fn setup() -> (TestEnv, MockModel, Tmux) {
 }
 
 /// A tmux terminal whose shell has the test environment.
-fn terminal(env: &TestEnv) -> Tmux {
+pub(crate) fn terminal(env: &TestEnv) -> Tmux {
     let tmux = Tmux::start(120, 40);
     tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
     tmux
 }
 
-fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
+pub(crate) fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
     tmux.line(&format!(
         "cd '{}' && '{}' {args}; printf 'CSM-%s %s\\n' EXITED $?",
         dir.display(),
@@ -59,7 +59,7 @@ fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
 }
 
 /// Quits Codex's UI the way a user does.
-fn quit_codex(tmux: &Tmux) {
+pub(crate) fn quit_codex(tmux: &Tmux) {
     tmux.type_text("/quit");
     std::thread::sleep(Duration::from_millis(300));
     tmux.press("Enter");
@@ -227,8 +227,14 @@ fn start_then_resume_elsewhere_with_the_ticket_news() {
 #[test]
 fn two_sessions_started_at_once_in_one_folder_get_their_own_ids() {
     let (env, model, tmux_a) = setup();
-    env.run(&["ticket", "new", "Second ticket", "--ac", "also works"])
-        .ok();
+    env.run(&[
+        "ticket",
+        "new",
+        "Second ticket",
+        "--ac",
+        "`csm list` shows CSM-2",
+    ])
+    .ok();
     let tmux_b = terminal(&env);
     model.push_text("On it.");
     model.push_text("On it too.");

@@ -600,8 +600,10 @@ fn codex_gets_the_server_only_with_the_setting_on() {
     let argv_file = fake_codex(&mut env);
     env.set_env("CSM_JIRA_TOKEN", "secret-token-value");
     std::fs::write(env.work().join(".csm.toml"), "").unwrap();
-    env.run(&["ticket", "new", "One", "--ac", "works"]).ok();
-    env.run(&["ticket", "new", "Two", "--ac", "works"]).ok();
+    env.run(&["ticket", "new", "One", "--ac", "`one` prints 1"])
+        .ok();
+    env.run(&["ticket", "new", "Two", "--ac", "`two` exits with status 0"])
+        .ok();
 
     env.run(&["start", "CSM-1"]).ok();
     let argv = std::fs::read_to_string(&argv_file).unwrap();
@@ -657,8 +659,14 @@ fn codex_runs_a_command_in_a_tmux_window_and_reads_its_output() {
         "[codex]\nargs = [\"--no-daemon\"]\n[tabs]\nbackend = \"tmux\"\n",
     )
     .unwrap();
-    env.run(&["ticket", "new", "Serve the site", "--ac", "it serves"])
-        .ok();
+    env.run(&[
+        "ticket",
+        "new",
+        "Serve the site",
+        "--ac",
+        "`curl localhost:8080` prints the home page",
+    ])
+    .ok();
     let folder = std::fs::canonicalize(env.work()).unwrap();
 
     // The model finds the tools, asks for a tab, then for its output, then

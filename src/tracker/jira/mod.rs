@@ -660,45 +660,66 @@ impl Tracker for JiraTracker {
     }
 
     fn update(&self, key: &TicketKey, update: &TicketUpdate) -> Result<(), TrackerError> {
-        let mut fields = serde_json::Map::new();
-        if let Some(s) = &update.summary {
-            fields.insert("summary".into(), json!(markdown::one_line(s)));
-        }
-        let mut description = update.description.clone();
-        if let Some(ac) = &update.acceptance_criteria {
-            let list = Self::criteria_markdown(ac);
-            match self.ac_field_id()? {
-                Some(id) => {
-                    fields.insert(id, self.body_from_markdown(&list)?);
-                }
-                None => {
-                    // Rewrite the description's section.
-                    let base = match description.take() {
-                        Some(d) => d,
-                        None => self.get(key)?.description,
-                    };
-                    description = Some(format!(
-                        "{}\n\n## Acceptance criteria\n\n{list}",
-                        base.trim()
-                    ));
+        let ac_id = match update.acceptance_criteria {
+            Some(_) => self.ac_field_id()?,
+            None => None,
+        };
+        let build = |ac_in_field: bool| -> Result<serde_json::Map<String, Value>, TrackerError> {
+            let mut fields = serde_json::Map::new();
+            if let Some(s) = &update.summary {
+                fields.insert("summary".into(), json!(markdown::one_line(s)));
+            }
+            let mut description = update.description.clone();
+            if let Some(ac) = &update.acceptance_criteria {
+                let list = Self::criteria_markdown(ac);
+                match (&ac_id, ac_in_field) {
+                    (Some(id), true) => {
+                        fields.insert(id.clone(), self.body_from_markdown(&list)?);
+                    }
+                    _ => {
+                        // Rewrite the description's section.
+                        let base = match description.take() {
+                            Some(d) => d,
+                            None => self.get(key)?.description,
+                        };
+                        description = Some(format!(
+                            "{}\n\n## Acceptance criteria\n\n{list}",
+                            base.trim()
+                        ));
+                    }
                 }
             }
+            if let Some(d) = description {
+                fields.insert("description".into(), self.body_from_markdown(d.trim())?);
+            }
+            Ok(fields)
+        };
+        let put = |fields: serde_json::Map<String, Value>| -> Result<(), TrackerError> {
+            if fields.is_empty() {
+                return Ok(());
+            }
+            self.send(
+                Method::PUT,
+                &format!("/issue/{key}"),
+                &[],
+                Some(&json!({"fields": fields})),
+                &format!("updating {key}"),
+            )
+            .map_err(|e| self.not_found_as(key, e))?;
+            Ok(())
+        };
+        match put(build(true)?) {
+            // The field exists on the site but not on this issue's edit
+            // screen: put the criteria in the description instead.
+            Err(TrackerError::Rejected { message, .. })
+                if ac_id
+                    .as_ref()
+                    .is_some_and(|id| message.contains(id.as_str())) =>
+            {
+                put(build(false)?)
+            }
+            other => other,
         }
-        if let Some(d) = description {
-            fields.insert("description".into(), self.body_from_markdown(d.trim())?);
-        }
-        if fields.is_empty() {
-            return Ok(());
-        }
-        self.send(
-            Method::PUT,
-            &format!("/issue/{key}"),
-            &[],
-            Some(&json!({"fields": fields})),
-            &format!("updating {key}"),
-        )
-        .map_err(|e| self.not_found_as(key, e))?;
-        Ok(())
     }
 
     fn set_property(&self, key: &TicketKey, name: &str, value: &Value) -> Result<(), TrackerError> {

@@ -205,6 +205,11 @@ impl FakeJira {
             .push_back((path.map(str::to_string), fault));
     }
 
+    /// Drops the faults not yet served.
+    pub fn clear_faults(&self) {
+        self.inner.lock().unwrap().faults.clear();
+    }
+
     /// Sets how many issues a search page holds.
     pub fn set_page_size(&self, n: usize) {
         self.inner.lock().unwrap().page_size = n.max(1);
@@ -221,6 +226,11 @@ impl FakeJira {
             self.url()
         )
     }
+}
+
+/// Whether `doc` is valid ADF (the schema the fake checks bodies with).
+pub fn is_valid_adf(doc: &Value) -> bool {
+    adf_validator().is_valid(doc)
 }
 
 fn adf_validator() -> &'static jsonschema::Validator {
@@ -417,6 +427,14 @@ fn answer(
         ("PUT", ["issue", key]) => {
             if let Some(e) = invalid_bodies(mode, &json_body["fields"]) {
                 return e;
+            }
+            let project = key.split('-').next().unwrap_or_default().to_string();
+            if !json_body["fields"][AC_FIELD].is_null() && !st.projects_with_ac.contains(&project) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &[],
+                    json!({AC_FIELD: format!("Field '{AC_FIELD}' cannot be set. It is not on the appropriate screen, or unknown.")}),
+                );
             }
             let Some(i) = st.issues.get_mut(*key) else {
                 return not_found();

@@ -259,6 +259,32 @@ hide_rate_limit_model_nudge = true
     }
 }
 
+/// Runs the real `codex exec` on `prompt` in `cwd`, with exactly the
+/// variables `vars` (a TestEnv's, pointed at a mock model), and returns the
+/// new Codex session's id: a real session for csm to link or report on.
+pub fn exec_session(vars: &BTreeMap<String, String>, cwd: &Path, prompt: &str) -> String {
+    let out = std::process::Command::new(codex_bin())
+        .args(["exec", "--json", "--skip-git-repo-check", prompt])
+        .current_dir(cwd)
+        .env_clear()
+        .envs(vars)
+        .envs(MockModel::hermetic_env())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run codex exec");
+    assert!(
+        out.status.success(),
+        "codex exec failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "thread.started")
+        .and_then(|v| v["thread_id"].as_str().map(str::to_string))
+        .expect("a thread.started event")
+}
+
 /// The pinned Codex binary: `$CSM_TEST_CODEX`, else the one
 /// `scripts/install-codex` puts under `.tools/codex/`.
 pub fn codex_bin() -> PathBuf {

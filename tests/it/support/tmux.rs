@@ -111,6 +111,13 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// Whether the pane shows the alternate screen (a full-screen program
+    /// that has not put the terminal back).
+    pub fn alternate_on(&self) -> bool {
+        let out = self.run(&["display-message", "-p", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
     /// Resizes the window.
     pub fn resize(&self, cols: u16, rows: u16) {
         let out = self.run(&[
