@@ -187,7 +187,8 @@ fn the_pending(store: &Store, id: Option<i64>, verb: &str) -> Result<i64, Comman
     }
 }
 
-fn error(e: TabError) -> CommandError {
+/// A tab step's failure as a command's.
+pub fn error(e: TabError) -> CommandError {
     let message = sanitize(&e.to_string());
     match e {
         TabError::NotFound(_) => {

@@ -775,3 +775,56 @@ fn codex_runs_a_command_in_a_tmux_window_and_reads_its_output() {
     tmux.press("Enter");
     tmux.wait_for_within("csm to exit", CODEX_START, |s| s.contains("CSM-EXITED"));
 }
+
+#[test]
+fn the_dashboard_shows_a_waiting_request_and_a_approves_it() {
+    let mut env = TestEnv::new();
+    env.set_env("TERM", "xterm-256color");
+    env.write_user_config("[tabs]\nbackend = \"log\"\n");
+    let id = session(&env, json!({"tabs": "on"}));
+    let store = Store::open(&env.store_file()).unwrap();
+    // A session whose Codex runs (this test stands in for its process).
+    store.mark_launched(id, None).unwrap();
+    store.set_pid(id, Some(std::process::id())).unwrap();
+    let folder = std::fs::canonicalize(env.work()).unwrap();
+    store
+        .add_event(
+            id,
+            "tab-requested",
+            &json!({"argv": ["sh", "-c", "echo approved-in-the-dashboard"],
+                    "name": "ui", "cwd": folder, "placement": {"backend": "log"}}),
+        )
+        .unwrap();
+
+    let tmux = Tmux::start(120, 40);
+    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    tmux.line(&format!(
+        "cd '{}' && '{}' ui; printf 'CSM-%s %s\\n' EXITED $?",
+        env.work().display(),
+        env!("CARGO_BIN_EXE_csm")
+    ));
+    tmux.wait_for_within("the waiting request", Duration::from_secs(10), |s| {
+        s.contains("1 tab request waiting · a approves")
+    });
+    tmux.press("a");
+    tmux.wait_for_within("the approval", Duration::from_secs(10), |s| {
+        s.contains("CSM-1: started tab")
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows: Value = serde_json::from_str(&env.run(&["tabs", "--json"]).ok().stdout).unwrap();
+        if rows[0]["summary"] == "exited 0" {
+            assert_eq!(rows[0]["approved_by"], "csm ui");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(env.home().join(format!(".local/state/csm/tabs/{id}/1.log")))
+        .unwrap();
+    assert_eq!(log, "approved-in-the-dashboard\n");
+    tmux.press("q");
+    tmux.wait_for_within("csm ui to exit", Duration::from_secs(10), |s| {
+        s.contains("CSM-EXITED 0")
+    });
+}
