@@ -7,7 +7,9 @@
 //! own), and the command runs in that group, in the foreground of the
 //! tab's terminal, so Ctrl-C and `stop_tab` reach it as they would from a
 //! shell. The supervisor ignores those signals itself, so that it lives to
-//! record the exit.
+//! record the exit. A hangup (the tab's window closed, its tmux server
+//! gone) reaches only the supervisor, which leads the terminal's session:
+//! it passes it on to the command, which would otherwise run on unseen.
 //!
 //! In a tmux window the supervisor then holds the window open, saying how
 //! the command ended, until the user presses Enter (or closes it), so the
@@ -63,18 +65,19 @@ pub fn run(s: &Supervise) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let message = format!("cannot run {}: {e}", program.to_string_lossy());
-            eprintln!("csm: {message}");
+            say(&format!("csm: {message}"));
             record_exit(s, Some(127), None, Some(&message));
             return 127;
         }
     };
     ignore_stop_signals();
+    pass_on_hangups();
     let status = loop {
         match child.wait() {
             Ok(status) => break Some(status),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("csm: cannot wait for the command: {e}");
+                say(&format!("csm: cannot wait for the command: {e}"));
                 break None;
             }
         }
@@ -94,7 +97,9 @@ pub fn run(s: &Supervise) -> i32 {
     code.unwrap_or_else(|| 128 + signal.unwrap_or(0))
 }
 
-const STOP_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+/// What the group gets from the terminal or `stop_tab`; the supervisor
+/// ignores them while the command runs.
+const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGQUIT];
 
 fn ignore_stop_signals() {
     for sig in STOP_SIGNALS {
@@ -106,6 +111,34 @@ fn ignore_stop_signals() {
     }
 }
 
+/// Passes the first hangup on to the process group (the command and its
+/// children); the supervisor then gets its own hangup back, and lets it
+/// be.
+fn pass_on_hangups() {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut passed = false;
+        for _ in signals.forever() {
+            if !passed {
+                passed = true;
+                // SAFETY: sends SIGHUP to this process's group; no memory
+                // is touched.
+                unsafe {
+                    libc::kill(0, libc::SIGHUP);
+                }
+            }
+        }
+    });
+}
+
+/// A line on standard error, which may be a terminal that is gone.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Says how the command ended and waits for Enter; Ctrl-C, closing the
 /// window or the end of input end the wait too.
 fn hold(ended: &str) {
@@ -115,7 +148,7 @@ fn hold(ended: &str) {
             libc::signal(sig, libc::SIG_DFL);
         }
     }
-    eprintln!("\n[csm] {ended}. Press Enter to close this tab.");
+    say(&format!("\n[csm] {ended}. Press Enter to close this tab."));
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
 }
@@ -133,6 +166,6 @@ fn record_exit(s: &Supervise, code: Option<i32>, signal: Option<i32>, error: Opt
         Ok(())
     });
     if let Err(e) = recorded {
-        eprintln!("csm: cannot record how tab {} ended: {e}", s.tab);
+        say(&format!("csm: cannot record how tab {} ended: {e}", s.tab));
     }
 }

@@ -495,7 +495,25 @@ fn an_approval_from_another_terminal_starts_the_tab_in_a_detached_tmux_session()
     let (text, failed) = server.call(4, "read_tab", json!({"tab": "watch"}));
     assert!(!failed && text.contains("token=none"), "{text}");
     assert!(text.contains("killed by signal 2 (stopped)"), "{text}");
-    tmux.query(&["send-keys", "-t", "=csm-CSM-1:", "Enter"]);
+    // Closing a running tab's window ends its command (no orphan left).
+    env.run(&["set", "CSM-1", "tabs=auto"]).ok();
+    let (text, failed) = server.call(
+        5,
+        "run_in_tab",
+        json!({"command": ["sleep", "300"], "name": "closed"}),
+    );
+    assert!(!failed, "{text}");
+    tmux.query(&["kill-window", "-t", "=csm-CSM-1:closed"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (text, _) = server.call(6, "list_tabs", json!({}));
+        if text.contains("\"closed\" killed by signal 1: sleep 300") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux.query(&["send-keys", "-t", "=csm-CSM-1:watch", "Enter"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Command::new("tmux")
         .arg("-S")
