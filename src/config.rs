@@ -39,6 +39,8 @@ pub struct Config {
     pub notify: NotifySection,
     /// Git worktrees for tickets (`csm start --worktree`).
     pub worktree: WorktreeSection,
+    /// Commands Codex runs in tabs (sessions with `tabs=on` or `auto`).
+    pub tabs: TabsSection,
 }
 
 /// `[worktree]`
@@ -62,6 +64,43 @@ impl Default for WorktreeSection {
             branch: "{{key}}-{{slug summary}}".into(),
         }
     }
+}
+
+/// `[tabs]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TabsSection {
+    /// Where tabs run: `tmux`, `log` (a background process writing to a
+    /// file), or `auto` (tmux when it is installed).
+    pub backend: TabsBackend,
+    /// Command prefixes that run without asking, as words: `"cargo test"`
+    /// approves `cargo test --lib` but not `cargo testify` or `sh -c ...`.
+    pub allow: Vec<String>,
+    /// How long a request that needs approval waits for it before Codex is
+    /// told it is pending (the request stays approvable).
+    pub approval_wait_secs: u64,
+}
+
+impl Default for TabsSection {
+    fn default() -> Self {
+        TabsSection {
+            backend: TabsBackend::Auto,
+            allow: Vec::new(),
+            approval_wait_secs: 60,
+        }
+    }
+}
+
+/// The tab backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TabsBackend {
+    /// tmux when installed, else log.
+    Auto,
+    /// A tmux window.
+    Tmux,
+    /// A background process whose output goes to a file.
+    Log,
 }
 
 /// `[notify]`

@@ -272,12 +272,15 @@ impl Context {
     }
 
     /// The exact Codex command for a session: `codex [settings] [notify]
-    /// [config args] [PROMPT]`, or `codex resume <id> ...` when `resume`
-    /// is given, in `cwd`, with the environment minus secrets. With
-    /// `dry_run`, codex is only located, not run.
+    /// [tabs server] [config args] [PROMPT]`, or `codex resume <id> ...`
+    /// when `resume` is given, in `cwd`, with the environment minus
+    /// secrets. With `dry_run`, codex is only located, not run. `session`
+    /// is csm's id of the session, for its tabs server (`tabs=on|auto`);
+    /// `None` before the session is recorded (a dry run shows `NEW`).
     pub fn codex_command(
         &self,
         dry_run: bool,
+        session: Option<i64>,
         settings: &crate::codex::Settings,
         cwd: &std::path::Path,
         prompt: Option<&str>,
@@ -295,6 +298,11 @@ impl Context {
             .iter()
             .map(Into::into)
             .collect();
+        let env = self.child_env()?;
+        let mcp = match settings.tabs_mode() {
+            crate::codex::settings::TabsMode::Off => None,
+            _ => Some(self.tabs_server(session, &env)?),
+        };
         let inv = Invocation {
             program: &program,
             settings,
@@ -302,11 +310,39 @@ impl Context {
             prompt,
             notify: Some(&notify),
             extra: &extra,
+            mcp: mcp.as_ref(),
         };
-        let env = self.child_env()?;
         Ok(match resume {
             Some(id) => CodexCommand::resume(&inv, id, env),
             None => CodexCommand::launch(&inv, env),
+        })
+    }
+
+    /// `csm mcp --session ID`, the tabs server, as Codex is told to run it:
+    /// it gets the environment Codex gets (whose secrets are already
+    /// removed), so csm finds its store and tabs run as the user's.
+    fn tabs_server(
+        &self,
+        session: Option<i64>,
+        env: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> Result<crate::codex::command::McpServer, CommandError> {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("csm"));
+        let tabs = &self.config()?.config.tabs;
+        Ok(crate::codex::command::McpServer {
+            name: crate::tabs::SERVER_NAME.into(),
+            command: exe.into_os_string(),
+            args: vec![
+                "mcp".into(),
+                "--session".into(),
+                session
+                    .map_or_else(|| "NEW".to_string(), |id| id.to_string())
+                    .into(),
+            ],
+            env_vars: env
+                .iter()
+                .filter_map(|(k, _)| k.to_str().map(str::to_string))
+                .collect(),
+            tool_timeout_sec: crate::tabs::tool_timeout_secs(tabs.approval_wait_secs),
         })
     }
 

@@ -262,7 +262,8 @@ pub fn never_started(s: &Session) -> bool {
     s.codex_session_id.is_none() && !s.pid.is_some_and(alive)
 }
 
-fn alive(pid: i64) -> bool {
+/// Whether a process with this id exists.
+pub fn alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };

@@ -330,16 +330,33 @@ impl Store {
         store.check_not_newer()?;
         // WAL lets readers go on while a session writes events; NORMAL sync
         // is durable across application crashes, which is what matters here.
-        store
-            .conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| store.err(e))?;
+        store.set_wal()?;
         store
             .conn
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Switches to WAL. SQLite answers "database is locked" at once, without
+    /// waiting, when another connection holds the file while the mode
+    /// changes (two csm processes creating the store together): try again
+    /// until the busy timeout.
+    fn set_wal(&self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self.conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => return Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -657,20 +674,29 @@ impl Store {
 
     /// Appends an event to a session and marks the session active now.
     pub fn add_event(&self, session_id: i64, kind: &str, data: &Value) -> Result<i64, StoreError> {
-        let now = now_ms();
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        tx.execute(
-            "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
-            params![session_id, now, kind, data.to_string()],
-        )
-        .map_err(|e| self.err(e))?;
-        let event_id = tx.last_insert_rowid();
-        tx.execute(
-            "UPDATE sessions SET last_activity_at = ?2 WHERE id = ?1",
-            params![session_id, now],
-        )
-        .map_err(|e| self.err(e))?;
+        let event_id = self.insert_event(session_id, kind, data)?;
         tx.commit().map_err(|e| self.err(e))?;
+        Ok(event_id)
+    }
+
+    /// The statements of [`Store::add_event`], inside a transaction the
+    /// caller holds.
+    fn insert_event(&self, session_id: i64, kind: &str, data: &Value) -> Result<i64, StoreError> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
+                params![session_id, now, kind, data.to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        let event_id = self.conn.last_insert_rowid();
+        self.conn
+            .execute(
+                "UPDATE sessions SET last_activity_at = ?2 WHERE id = ?1",
+                params![session_id, now],
+            )
+            .map_err(|e| self.err(e))?;
         Ok(event_id)
     }
 
@@ -680,6 +706,64 @@ impl Store {
             "WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
             params![session_id, limit as i64],
         )
+    }
+
+    /// One event by its id.
+    pub fn event(&self, id: i64) -> Result<Option<Event>, StoreError> {
+        Ok(self
+            .query_events("WHERE id = ?1", params![id])?
+            .into_iter()
+            .next())
+    }
+
+    /// A session's events whose kind starts with `prefix`, oldest first.
+    pub fn events_with_prefix(
+        &self,
+        session_id: i64,
+        prefix: &str,
+    ) -> Result<Vec<Event>, StoreError> {
+        // `substr` rather than LIKE: no wildcard in the prefix to escape.
+        self.query_events(
+            "WHERE session_id = ?1 AND substr(kind, 1, length(?2)) = ?2 ORDER BY id",
+            params![session_id, prefix],
+        )
+    }
+
+    /// Appends an event about `request` (an event whose id is in its
+    /// `data.request`) unless the session already has one of the kinds
+    /// `exclusive` about it, in one `IMMEDIATE` transaction: of two
+    /// processes deciding at once, one wins. Returns the new event's id, or
+    /// `None` when another got there first.
+    pub fn add_event_once(
+        &self,
+        session_id: i64,
+        request: i64,
+        exclusive: &[&str],
+        kind: &str,
+        data: &Value,
+    ) -> Result<Option<i64>, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let placeholders = vec!["?"; exclusive.len()].join(", ");
+        let sql = format!(
+            "SELECT count(*) FROM session_events WHERE session_id = ? \
+             AND json_extract(data, '$.request') = ? AND kind IN ({placeholders})"
+        );
+        let mut values: Vec<rusqlite::types::Value> = vec![session_id.into(), request.into()];
+        values.extend(
+            exclusive
+                .iter()
+                .map(|k| rusqlite::types::Value::Text(k.to_string())),
+        );
+        let taken: i64 = tx
+            .query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if taken > 0 {
+            return Ok(None);
+        }
+        let id = self.insert_event(session_id, kind, data)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Some(id))
     }
 
     /// Every event of one kind, of every session, oldest first (for rare
@@ -1075,6 +1159,47 @@ mod tests {
     }
 
     #[test]
+    fn events_by_id_prefix_and_once() {
+        let store = Store::open_in_memory().unwrap();
+        let a = store.insert_session(&new_session("PROJ-1")).unwrap();
+        let b = store.insert_session(&new_session("PROJ-2")).unwrap();
+        let req = store
+            .add_event(a, "tab-requested", &json!({"argv": ["x"]}))
+            .unwrap();
+        store.add_event(a, "turn-complete", &json!({})).unwrap();
+        store.add_event(b, "tab-requested", &json!({})).unwrap();
+        assert_eq!(store.event(req).unwrap().unwrap().session_id, a);
+        assert_eq!(store.event(9999).unwrap(), None);
+        let tabs = store.events_with_prefix(a, "tab-").unwrap();
+        assert_eq!(tabs.iter().map(|e| e.id).collect::<Vec<_>>(), vec![req]);
+        assert!(store.events_with_prefix(a, "tab_%").unwrap().is_empty());
+
+        let decisions = ["tab-approved", "tab-denied"];
+        let first = store
+            .add_event_once(a, req, &decisions, "tab-denied", &json!({"request": req}))
+            .unwrap();
+        assert!(first.is_some());
+        let second = store
+            .add_event_once(a, req, &decisions, "tab-approved", &json!({"request": req}))
+            .unwrap();
+        assert_eq!(second, None, "one decision per request");
+        // Other kinds, requests and sessions are not in the way.
+        assert!(
+            store
+                .add_event_once(
+                    a,
+                    req + 100,
+                    &decisions,
+                    "tab-approved",
+                    &json!({"request": req + 100})
+                )
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.events_with_prefix(a, "tab-").unwrap().len(), 3);
+    }
+
+    #[test]
     fn outbox_and_cache() {
         let store = Store::open_in_memory().unwrap();
         let id = store
@@ -1103,6 +1228,27 @@ mod tests {
         store.cache_set("k", "v1").unwrap();
         store.cache_set("k", "v2").unwrap();
         assert_eq!(store.cache_get("k").unwrap().unwrap().0, "v2");
+    }
+
+    #[test]
+    fn processes_creating_the_store_together_all_open_it() {
+        for _ in 0..30 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("csm.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for o in openers {
+                o.join().unwrap().unwrap();
+            }
+        }
     }
 
     #[test]

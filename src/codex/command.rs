@@ -39,6 +39,62 @@ pub struct Invocation<'a> {
     pub notify: Option<&'a [OsString]>,
     /// Further arguments placed before the prompt (e.g. `--no-daemon`).
     pub extra: &'a [OsString],
+    /// An MCP server to give Codex for this launch only (`csm mcp`, for
+    /// sessions with tabs on).
+    pub mcp: Option<&'a McpServer>,
+}
+
+/// An MCP server passed to Codex as `-c mcp_servers.<name>.*` overrides, so
+/// the user's config file is left alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McpServer {
+    /// Its name in Codex (tools reach the model in the `mcp__<name>`
+    /// namespace).
+    pub name: String,
+    /// The program.
+    pub command: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Names of environment variables Codex passes on to it. Codex gives
+    /// an MCP server only a few (HOME, PATH, ...) unless told more.
+    pub env_vars: Vec<String>,
+    /// How long Codex waits for one tool call (seconds).
+    pub tool_timeout_sec: u64,
+}
+
+impl McpServer {
+    /// The `-c key=value` arguments that configure it. Its tools need no
+    /// approval from Codex: csm asks the user itself where that matters.
+    pub fn overrides(&self) -> Vec<OsString> {
+        let key = |k: &str| format!("mcp_servers.{}.{k}", self.name);
+        let string = |s: &OsStr| toml::Value::String(s.to_string_lossy().into_owned());
+        let array = |items: Vec<toml::Value>| toml::Value::Array(items);
+        let pairs = [
+            ("command", string(&self.command)),
+            ("args", array(self.args.iter().map(|a| string(a)).collect())),
+            (
+                "env_vars",
+                array(
+                    self.env_vars
+                        .iter()
+                        .map(|v| toml::Value::String(v.clone()))
+                        .collect(),
+                ),
+            ),
+            (
+                "default_tools_approval_mode",
+                toml::Value::String("approve".into()),
+            ),
+            (
+                "tool_timeout_sec",
+                toml::Value::Integer(i64::try_from(self.tool_timeout_sec).unwrap_or(i64::MAX)),
+            ),
+        ];
+        pairs
+            .into_iter()
+            .flat_map(|(k, v)| ["-c".into(), format!("{}={v}", key(k)).into()])
+            .collect()
+    }
 }
 
 impl CodexCommand {
@@ -65,6 +121,9 @@ impl CodexCommand {
         if let Some(notify) = inv.notify {
             args.push("-c".into());
             args.push(notify_override(notify).into());
+        }
+        if let Some(mcp) = inv.mcp {
+            args.extend(mcp.overrides());
         }
         args.extend(inv.extra.iter().cloned());
         if let Some(prompt) = inv.prompt.filter(|p| !p.trim().is_empty()) {
@@ -160,6 +219,7 @@ mod tests {
             prompt,
             notify: None,
             extra: &[],
+            mcp: None,
         }
     }
 
@@ -190,6 +250,49 @@ mod tests {
         assert_eq!(r.args.len(), 4);
         let dash = CodexCommand::launch(&inv(&s, Some("-rf")), Vec::new());
         assert_eq!(dash.args[dash.args.len() - 2], "--");
+    }
+
+    #[test]
+    fn an_mcp_server_is_passed_as_config_overrides() {
+        let s = Settings::default();
+        let mcp = McpServer {
+            name: "csm".into(),
+            command: "/bin/csm".into(),
+            args: vec!["mcp".into(), "--session".into(), "12".into()],
+            env_vars: vec!["XDG_DATA_HOME".into(), "TMUX".into()],
+            tool_timeout_sec: 120,
+        };
+        let mut i = inv(&s, None);
+        i.mcp = Some(&mcp);
+        let c = CodexCommand::resume(&i, "019a-uuid", Vec::new());
+        let args: Vec<String> = c
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            vec![
+                "resume",
+                "019a-uuid",
+                "-c",
+                "mcp_servers.csm.command=\"/bin/csm\"",
+                "-c",
+                "mcp_servers.csm.args=[\"mcp\", \"--session\", \"12\"]",
+                "-c",
+                "mcp_servers.csm.env_vars=[\"XDG_DATA_HOME\", \"TMUX\"]",
+                "-c",
+                "mcp_servers.csm.default_tools_approval_mode=\"approve\"",
+                "-c",
+                "mcp_servers.csm.tool_timeout_sec=120",
+            ]
+        );
+        assert!(
+            !CodexCommand::launch(&inv(&s, None), Vec::new())
+                .to_string()
+                .contains("mcp_servers"),
+            "no server unless asked"
+        );
     }
 
     #[test]

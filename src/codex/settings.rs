@@ -1,5 +1,7 @@
 //! Per-session Codex settings: model, reasoning effort, sandbox, approval
-//! policy, web search, profile and extra `-c key=value` overrides.
+//! policy, web search, profile and extra `-c key=value` overrides, and one
+//! setting of csm's own: `tabs`, whether Codex may ask csm to run commands
+//! in tabs (see `tabs`), which is not a Codex flag.
 //!
 //! Codex does not remember these for a session, so csm stores them and
 //! turns them into flags on every launch and resume. Only values that were
@@ -18,9 +20,12 @@ pub const EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhig
 pub const SANDBOXES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
 /// Approval policies (`-a`).
 pub const APPROVALS: &[&str] = &["on-request", "never"];
+/// `tabs`: off (the default), on (each request needs the user's approval
+/// unless `[tabs] allow` matches), auto (requests run at once).
+pub const TABS: &[&str] = &["off", "on", "auto"];
 /// The names `csm set` accepts.
 pub const NAMES: &[&str] = &[
-    "model", "effort", "sandbox", "approval", "search", "profile", "config",
+    "model", "effort", "sandbox", "approval", "search", "profile", "config", "tabs",
 ];
 
 /// A session's settings; `None` means Codex's own default.
@@ -48,6 +53,22 @@ pub struct Settings {
     /// Extra `-c key=value` overrides, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<String>,
+    /// Tabs: `off`, `on` or `auto` (csm's own; see [`Settings::tabs_mode`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tabs: Option<String>,
+}
+
+/// Whether, and how freely, Codex may run commands in tabs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TabsMode {
+    /// No MCP server is passed to Codex.
+    #[default]
+    Off,
+    /// Each request needs the user's approval, unless `[tabs] allow`
+    /// matches it.
+    On,
+    /// Requests run at once.
+    Auto,
 }
 
 /// Why a setting was refused.
@@ -139,6 +160,13 @@ impl Settings {
                     _ => return Err(bad(name, value, &["on", "off", "default"])),
                 }
             }
+            "tabs" => {
+                self.tabs = if clear {
+                    None
+                } else {
+                    Some(one_of(name, value, TABS)?)
+                }
+            }
             "config" => {
                 if clear {
                     self.config.clear();
@@ -164,6 +192,15 @@ impl Settings {
     /// than failing a resume.
     pub fn from_json(value: &serde_json::Value) -> Settings {
         serde_json::from_value(value.clone()).unwrap_or_default()
+    }
+
+    /// Whether Codex may run commands in tabs.
+    pub fn tabs_mode(&self) -> TabsMode {
+        match self.tabs.as_deref() {
+            Some("on") => TabsMode::On,
+            Some("auto") => TabsMode::Auto,
+            _ => TabsMode::Off,
+        }
     }
 
     /// Flags for the interactive UI (`codex` and `codex resume`).
@@ -229,6 +266,9 @@ impl fmt::Display for Settings {
         push("profile", self.profile.clone());
         for c in &self.config {
             parts.push(format!("config={c}"));
+        }
+        if let Some(t) = &self.tabs {
+            parts.push(format!("tabs={t}"));
         }
         if parts.is_empty() {
             f.write_str("defaults")
@@ -338,6 +378,24 @@ mod tests {
             Err(SettingsError::BadWord { .. })
         ));
         assert!(s.apply("config=no-equals").is_err());
+        assert_eq!(s.tabs_mode(), TabsMode::Off);
+        s.apply("tabs=on").unwrap();
+        assert_eq!(s.tabs_mode(), TabsMode::On);
+        assert!(s.to_string().ends_with(" tabs=on"), "{s}");
+        assert!(
+            !strings(s.interactive_args())
+                .iter()
+                .any(|a| a.contains("tabs")),
+            "tabs is csm's own setting, not a Codex flag"
+        );
+        s.apply("tabs=AUTO").unwrap();
+        assert_eq!(s.tabs_mode(), TabsMode::Auto);
+        assert!(matches!(
+            s.apply("tabs=yes"),
+            Err(SettingsError::BadValue { .. })
+        ));
+        s.apply("tabs=default").unwrap();
+        assert_eq!(s.tabs, None);
         s.apply("model=default").unwrap();
         s.apply("config=default").unwrap();
         assert_eq!(s.model, None);

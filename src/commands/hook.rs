@@ -75,7 +75,14 @@ fn record(ctx: &Context, payload: &str) -> Result<(), CommandError> {
 
 /// Rings the bell or runs the notification command, as configured.
 fn announce(ctx: &Context, key: &str, message: Option<&str>) -> Result<(), CommandError> {
-    let notify = &ctx.config()?.config.notify;
+    announce_to(&ctx.config()?.config.notify, key, message);
+    Ok(())
+}
+
+/// Rings the bell or runs `[notify] command` with "KEY: first line of
+/// `message`", as `[notify] on_turn` says (also used for tab requests that
+/// wait for the user's approval).
+pub fn announce_to(notify: &crate::config::NotifySection, key: &str, message: Option<&str>) {
     match notify.on_turn {
         NotifyKind::Off => {}
         NotifyKind::Bell => {
@@ -88,7 +95,7 @@ fn announce(ctx: &Context, key: &str, message: Option<&str>) -> Result<(), Comma
         }
         NotifyKind::Command => {
             let Some((program, args)) = notify.command.split_first() else {
-                return Ok(());
+                return;
             };
             let first_line = message
                 .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
@@ -107,5 +114,4 @@ fn announce(ctx: &Context, key: &str, message: Option<&str>) -> Result<(), Comma
             }
         }
     }
-    Ok(())
 }

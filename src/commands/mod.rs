@@ -14,11 +14,13 @@ pub mod link;
 pub mod lint;
 pub mod list;
 pub mod man;
+pub mod mcp;
 pub mod resume;
 pub mod set;
 pub mod show;
 pub mod start;
 pub mod sync;
+pub mod tabs;
 pub mod ticket;
 pub mod ui;
 pub mod unlink;
@@ -86,6 +88,10 @@ pub enum Command {
     Forget(forget::Args),
     /// Create, list, show, comment on and move tickets.
     Ticket(ticket::Args),
+    /// List, approve, deny and stop the commands Codex runs in tabs.
+    Tabs(tabs::Args),
+    /// Serve a session's tabs to Codex over MCP (csm passes this to Codex).
+    Mcp(mcp::Args),
     /// Let Codex draft a ready ticket from an idea, or rewrite a ticket's
     /// acceptance criteria.
     DraftTicket(draft_ticket::Args),
@@ -158,6 +164,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Unlink(args) => unlink::run(&ctx, args),
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Ticket(args) => ticket::run(&ctx, args),
+        Command::Tabs(args) => tabs::run(&ctx, args),
+        Command::Mcp(args) => mcp::run(&ctx, args),
         Command::DraftTicket(args) => draft_ticket::run(&ctx, args),
         Command::Lint(args) => lint::run(&ctx, args),
         Command::Worktree(args) => worktree::run(&ctx, args),

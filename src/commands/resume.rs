@@ -81,7 +81,14 @@ pub fn command_for(
 ) -> Result<crate::codex::CodexCommand, CommandError> {
     let codex_id = codex_id(key, session)?;
     let settings = Settings::from_json(&session.settings);
-    ctx.codex_command(dry_run, &settings, &session.folder, prompt, Some(&codex_id))
+    ctx.codex_command(
+        dry_run,
+        Some(session.id),
+        &settings,
+        &session.folder,
+        prompt,
+        Some(&codex_id),
+    )
 }
 
 /// Resumes one recorded session and returns how Codex ended (`None` for a

@@ -12,7 +12,8 @@ use crate::tracker::TicketKey;
 #[command(
     after_help = "Settings: model=NAME, effort=none|minimal|low|medium|high|xhigh, \
     sandbox=read-only|workspace-write|danger-full-access, approval=on-request|never, \
-    search=on|off, profile=NAME, config=KEY=VALUE (repeatable). \
+    search=on|off, profile=NAME, config=KEY=VALUE (repeatable), \
+    tabs=off|on|auto (Codex may ask csm to run commands in tabs; see `csm tabs --help`). \
     The value `default` clears a setting."
 )]
 pub struct Args {

@@ -1,6 +1,6 @@
 //! `csm show KEY`: everything about a ticket's sessions: folder, Codex
-//! session id, settings, status, the last assistant message and recent
-//! events.
+//! session id, settings, status, the last assistant message, tabs and
+//! recent events.
 
 use serde::Serialize;
 
@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::output::sanitize;
 use crate::session::{self, SessionRow};
 use crate::store::{Event, now_ms};
+use crate::tabs::record::Tab;
 use crate::tracker::{Ticket, TicketKey};
 
 /// How many recent events `show` includes per session.
@@ -33,6 +34,7 @@ struct SessionDetail {
     row: SessionRow,
     last_assistant_message: Option<String>,
     events: Vec<Event>,
+    tabs: Vec<Tab>,
 }
 
 #[derive(Serialize)]
@@ -76,10 +78,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             .and_then(|e| e.data.get("last_assistant_message"))
             .and_then(|v| v.as_str())
             .map(str::to_string);
+        let tabs = crate::tabs::session_tabs(&store, row.id)?;
         details.push(SessionDetail {
             row,
             last_assistant_message,
             events,
+            tabs,
         });
     }
     let shown = Shown {
@@ -162,6 +166,18 @@ fn render(ctx: &Context, key: &TicketKey, shown: &Shown) -> String {
             out.push_str("  last message:\n");
             for line in sanitize(m).lines().take(12) {
                 out.push_str(&format!("    {line}\n"));
+            }
+        }
+        if !d.tabs.is_empty() {
+            out.push_str("  tabs:\n");
+            for t in &d.tabs {
+                out.push_str(&format!(
+                    "    {:>4}  {}  {}: {}\n",
+                    t.id,
+                    sanitize(&t.request.name),
+                    sanitize(&crate::tabs::describe(t)),
+                    sanitize(&t.command_line())
+                ));
             }
         }
         if !d.events.is_empty() {

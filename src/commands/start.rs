@@ -8,6 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::codex::Settings;
+use crate::codex::settings::TabsMode;
 use crate::command_error::{CommandError, ExitKind};
 use crate::context::Context;
 use crate::launch::{self, Launch};
@@ -148,7 +149,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .render(Template::Start, &data)
         .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
     let run_in = plan.as_ref().map_or(&folder, |p| &p.folder);
-    let mut command = ctx.codex_command(args.dry_run, &settings, run_in, Some(&prompt), None)?;
+    let mut command =
+        ctx.codex_command(args.dry_run, None, &settings, run_in, Some(&prompt), None)?;
     if args.dry_run {
         println!("{prompt}");
         println!("---");
@@ -172,8 +174,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             };
             ctx.output.info(&plan.describe());
             if applied.folder != plan.folder {
-                command =
-                    ctx.codex_command(false, &settings, &applied.folder, Some(&prompt), None)?;
+                command = ctx.codex_command(
+                    false,
+                    None,
+                    &settings,
+                    &applied.folder,
+                    Some(&prompt),
+                    None,
+                )?;
             }
             (
                 applied.folder.clone(),
@@ -219,6 +227,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         worktree::record(&store, session_id, plan, applied)?;
     }
     crate::crashpoint::here("start:recorded");
+    // The tabs server is told which session it serves, known only now.
+    let command = if settings.tabs_mode() == TabsMode::Off {
+        command
+    } else {
+        ctx.codex_command(
+            false,
+            Some(session_id),
+            &settings,
+            &folder,
+            Some(&prompt),
+            None,
+        )?
+    };
     move_to_start_status(ctx, tracker.as_ref(), &key, &ticket.status)?;
     crate::crashpoint::here("start:moved");
     mirror(ctx, tracker.as_ref(), &key, session_id, &folder, None);

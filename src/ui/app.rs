@@ -39,7 +39,7 @@ use crate::store::{Store, now_ms};
 use crate::tracker::{TicketKey, Tracker};
 
 use super::data::{self, Loader};
-use super::state::{App, Detail, Effect, Key, Tickets};
+use super::state::{App, Detail, Effect, Key, PendingTab, Tickets};
 use super::view::{self, Theme};
 
 /// How often the sessions are read again from the store.
@@ -128,6 +128,7 @@ fn term_err(e: io::Error) -> CommandError {
 /// News for the UI thread.
 enum ToUi {
     Rows(Vec<SessionRow>),
+    Pending(Vec<PendingTab>),
     Detail(Detail),
     Tickets(Tickets),
     Failed(String),
@@ -281,6 +282,7 @@ impl Ui<'_> {
                         dirty = true;
                         match msg {
                             ToUi::Rows(rows) => self.app.set_rows(rows),
+                            ToUi::Pending(p) => self.app.set_pending(p),
                             ToUi::Detail(d) => self.app.set_detail(d),
                             ToUi::Tickets(t) => self.app.set_tickets(t),
                             ToUi::Failed(e) => self.app.fail(e),
@@ -368,6 +370,46 @@ impl Ui<'_> {
                     }
                     Err(e) => self.app.fail(describe(&e)),
                 }
+            }
+            Effect::ApproveTab { id, key } => {
+                let approved = self.ctx.store().and_then(|store| {
+                    let env = crate::commands::tabs::environment(self.ctx)?;
+                    crate::tabs::approve(&store, &env, id, "csm ui")
+                        .map_err(crate::commands::tabs::error)
+                });
+                match approved {
+                    Ok(tab) if tab.state == crate::tabs::record::State::Failed => {
+                        self.app.fail(format!(
+                            "{key}: tab {id} was approved but could not start: {}",
+                            tab.reason.as_deref().unwrap_or("unknown error")
+                        ));
+                    }
+                    Ok(tab) => {
+                        let place = tab
+                            .started
+                            .as_ref()
+                            .map(|s| s.describe())
+                            .unwrap_or_default();
+                        self.app.info(format!(
+                            "{key}: started tab {id}: {} ({place})",
+                            tab.command_line()
+                        ));
+                    }
+                    Err(e) => self.app.fail(describe(&e)),
+                }
+                let _ = self.store_tx.send(ToStore::Reload);
+            }
+            Effect::DenyTab { id, key } => {
+                let denied = self.ctx.store().and_then(|store| {
+                    crate::tabs::deny(&store, id, "csm ui").map_err(crate::commands::tabs::error)
+                });
+                match denied {
+                    Ok(tab) => self
+                        .app
+                        .info(format!("{key}: denied tab {id}: {}", tab.command_line())),
+                    Err(e) => self.app.fail(describe(&e)),
+                }
+                let _ = self.store_tx.send(ToStore::Reload);
             }
             Effect::Open { tracker, key } => match open_ticket(&tracker, &key) {
                 Ok(target) => self.app.info(format!("Opened {target}")),
@@ -615,6 +657,7 @@ fn store_thread(
     let codex_home = ctx.as_ref().and_then(|c| c.codex_home().ok());
     let mut wanted: Option<i64> = None;
     let mut sent = HashMap::new();
+    let mut last_pending: Vec<PendingTab> = Vec::new();
     let mut next = Instant::now() + RELOAD_EVERY;
     loop {
         let reload = match requests.recv_timeout(next.saturating_duration_since(Instant::now())) {
@@ -642,6 +685,18 @@ fn store_thread(
                 Ok(rows) if rows != last => {
                     last = rows.clone();
                     if ui.send(ToUi::Rows(rows)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = ui.send(ToUi::Failed(e.to_string()));
+                }
+            }
+            match loader.pending_tabs(&store) {
+                Ok(pending) if pending != last_pending => {
+                    last_pending = pending.clone();
+                    if ui.send(ToUi::Pending(pending)).is_err() {
                         return;
                     }
                 }

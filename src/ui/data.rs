@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::codex::rollout;
 use crate::commands::show::TURN_COMPLETE;
 use crate::session::{self, Freshness, Infos, SessionRow, TicketInfo};
-use crate::store::{Session, Store, StoreError};
+use crate::store::{Session, SessionStatus, Store, StoreError};
 
-use super::state::{Criterion, CriterionStatus, Detail};
+use super::state::{Criterion, CriterionStatus, Detail, PendingTab};
 
 /// The event `csm done` records with its per-criterion report:
 /// `{"summary": "...", "criteria": [{"text", "status": "met"|"not_met"|"unclear", "evidence"}]}`.
@@ -87,6 +87,33 @@ impl Loader {
     /// A session of the last load.
     pub fn session(&self, id: i64) -> Option<&Session> {
         self.sessions.iter().find(|s| s.id == id)
+    }
+
+    /// The tab requests that wait for the user, of the sessions of the
+    /// last load whose Codex runs (only a running Codex asks), oldest
+    /// first.
+    pub fn pending_tabs(&self, store: &Store) -> Result<Vec<PendingTab>, StoreError> {
+        let mut pending = Vec::new();
+        for s in &self.sessions {
+            if !matches!(
+                session::live_status(s),
+                SessionStatus::Running | SessionStatus::Waiting
+            ) {
+                continue;
+            }
+            for t in crate::tabs::session_tabs(store, s.id)? {
+                if t.state == crate::tabs::record::State::Pending {
+                    pending.push(PendingTab {
+                        id: t.id,
+                        session_id: s.id,
+                        key: s.ticket_key.clone(),
+                        command: t.command_line(),
+                    });
+                }
+            }
+        }
+        pending.sort_by_key(|p| p.id);
+        Ok(pending)
     }
 }
 
@@ -165,6 +192,7 @@ pub fn load_detail(
         last_message,
         events,
         command,
+        tabs: crate::tabs::session_tabs(store, session.id)?,
     })
 }
 
@@ -255,6 +283,56 @@ mod tests {
                 .all(|c| c.status == CriterionStatus::Unknown)
         );
         assert_eq!(d.last_message, None);
+    }
+
+    #[test]
+    fn tab_requests_of_running_sessions_wait_in_the_dashboard() {
+        let store = Store::open_in_memory().unwrap();
+        let new = |key: &str| crate::store::NewSession {
+            ticket_key: key.into(),
+            tracker: "local:/r".into(),
+            folder: "/r".into(),
+            settings: serde_json::json!({"tabs": "on"}),
+            ..Default::default()
+        };
+        let running = store.insert_session(&new("CSM-1")).unwrap();
+        let idle = store.insert_session(&new("CSM-2")).unwrap();
+        store.mark_launched(running, None).unwrap();
+        store.set_pid(running, Some(std::process::id())).unwrap();
+        let request = |s: i64, argv: &[&str]| {
+            store
+                .add_event(
+                    s,
+                    "tab-requested",
+                    &serde_json::json!({"argv": argv, "name": "t", "cwd": "/r"}),
+                )
+                .unwrap()
+        };
+        let waiting = request(running, &["npm", "run", "dev"]);
+        let answered = request(running, &["make"]);
+        store
+            .add_event(
+                running,
+                "tab-denied",
+                &serde_json::json!({"request": answered, "by": "x"}),
+            )
+            .unwrap();
+        request(idle, &["make"]);
+        let mut loader = Loader::new();
+        loader.load(&store, crate::store::now_ms()).unwrap();
+        let pending = loader.pending_tabs(&store).unwrap();
+        assert_eq!(
+            pending,
+            vec![PendingTab {
+                id: waiting,
+                session_id: running,
+                key: "CSM-1".into(),
+                command: "npm run dev".into(),
+            }]
+        );
+        let session = store.session(running).unwrap().unwrap();
+        let d = load_detail(&store, &session, None, Ok(String::new())).unwrap();
+        assert_eq!(d.tabs.len(), 2);
     }
 
     #[test]

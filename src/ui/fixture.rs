@@ -319,6 +319,7 @@ pub fn command(settings: &Value, folder: &Path, codex_id: &str) -> String {
         prompt: None,
         notify: Some(&notify),
         extra: &[],
+        mcp: None,
     };
     CodexCommand::resume(&inv, codex_id, Vec::new()).to_string()
 }

@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::codex::Settings;
-use crate::codex::settings::{APPROVALS, EFFORTS, SANDBOXES};
+use crate::codex::settings::{APPROVALS, EFFORTS, SANDBOXES, TABS};
 use crate::output::sanitize;
 use crate::session::{self, SessionRow};
 use crate::store::{Event, SessionStatus};
+use crate::tabs::record::Tab;
 use crate::tracker::TicketKey;
 
 /// A key press, as the dashboard understands it (the terminal's events are
@@ -161,6 +162,21 @@ pub struct Detail {
     /// The exact command Enter runs (what `csm resume` runs), or why there
     /// is none.
     pub command: Result<String, String>,
+    /// The commands Codex asked to run in tabs, oldest first.
+    pub tabs: Vec<Tab>,
+}
+
+/// A request of Codex to run a command in a tab, waiting for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingTab {
+    /// The request's id (`csm tabs approve ID`).
+    pub id: i64,
+    /// The session that asked.
+    pub session_id: i64,
+    /// Its ticket.
+    pub key: String,
+    /// The command, as one line.
+    pub command: String,
 }
 
 /// Where the ticket facts stand.
@@ -202,7 +218,7 @@ pub struct Input {
 }
 
 /// The settings the editor changes, in order.
-pub const FIELDS: [&str; 5] = ["model", "effort", "sandbox", "approval", "search"];
+pub const FIELDS: [&str; 6] = ["model", "effort", "sandbox", "approval", "search", "tabs"];
 
 /// The settings editor of one session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,6 +252,7 @@ impl SettingsEditor {
             "search" => settings
                 .search
                 .map(|s| if s { "on" } else { "off" }.to_string()),
+            "tabs" => settings.tabs.clone(),
             _ => None,
         }
     }
@@ -248,6 +265,7 @@ impl SettingsEditor {
             "sandbox" => SANDBOXES,
             "approval" => APPROVALS,
             "search" => &["on", "off"],
+            "tabs" => TABS,
             _ => &[],
         };
         options.extend(fixed.iter().map(|s| s.to_string()));
@@ -347,6 +365,20 @@ pub enum Effect {
         /// The new settings.
         settings: Settings,
     },
+    /// Approve a tab request and start it (what `csm tabs approve` does).
+    ApproveTab {
+        /// The request.
+        id: i64,
+        /// Its ticket.
+        key: String,
+    },
+    /// Deny a tab request (what `csm tabs deny` does).
+    DenyTab {
+        /// The request.
+        id: i64,
+        /// Its ticket.
+        key: String,
+    },
 }
 
 /// The display text of a row that does not change with time, sanitized
@@ -414,6 +446,9 @@ pub struct App {
     pub detail_full: bool,
     /// How far the full-screen detail is scrolled.
     pub detail_scroll: u16,
+    /// Tab requests of running sessions that wait for the user, oldest
+    /// first.
+    pending: Vec<PendingTab>,
 }
 
 /// A filter term `is:STATUS` matches a session status (`is:wait` is
@@ -464,6 +499,7 @@ impl App {
             home,
             detail_full: false,
             detail_scroll: 0,
+            pending: Vec::new(),
         };
         app.set_rows(rows);
         app
@@ -693,6 +729,46 @@ impl App {
         self.details.insert(detail.session_id, detail);
     }
 
+    /// Takes the store thread's list of tab requests that wait; a new one
+    /// is said on the message line.
+    pub fn set_pending(&mut self, pending: Vec<PendingTab>) {
+        if let Some(new) = pending.iter().find(|p| !self.pending.contains(p)) {
+            self.info(format!(
+                "{}: Codex asks to run `{}` in a tab: a approves, x denies",
+                new.key, new.command
+            ));
+        }
+        self.pending = pending;
+    }
+
+    /// Tab requests that wait for the user, oldest first.
+    pub fn pending(&self) -> &[PendingTab] {
+        &self.pending
+    }
+
+    /// The request `a` and `x` act on: the selected session's oldest, else
+    /// the only one.
+    fn pending_for_keys(&mut self) -> Option<PendingTab> {
+        let selected = self.selected().map(|r| r.id);
+        if let Some(p) = self.pending.iter().find(|p| Some(p.session_id) == selected) {
+            return Some(p.clone());
+        }
+        match self.pending.as_slice() {
+            [] => {
+                self.fail("No tab request waits for approval");
+                None
+            }
+            [only] => Some(only.clone()),
+            many => {
+                self.fail(format!(
+                    "{} tab requests wait: select the session of the one to answer",
+                    many.len()
+                ));
+                None
+            }
+        }
+    }
+
     /// Takes the tickets thread's news; a new reason the tracker could not
     /// be asked is said once on the message line.
     pub fn set_tickets(&mut self, tickets: Tickets) {
@@ -845,6 +921,20 @@ impl App {
                 let r = self.selected()?;
                 return Some(Effect::Done { key: r.key.clone() });
             }
+            Key::Char('a') => {
+                let p = self.pending_for_keys()?;
+                return Some(Effect::ApproveTab {
+                    id: p.id,
+                    key: p.key,
+                });
+            }
+            Key::Char('x') => {
+                let p = self.pending_for_keys()?;
+                return Some(Effect::DenyTab {
+                    id: p.id,
+                    key: p.key,
+                });
+            }
             Key::Char('o') => {
                 let r = self.selected()?;
                 return Some(Effect::Open {
@@ -988,6 +1078,66 @@ mod tests {
             .into_iter()
             .filter_map(|k| app.on_key(k))
             .collect()
+    }
+
+    #[test]
+    fn a_and_x_answer_the_tab_request_of_the_session_or_the_only_one() {
+        let mut app = app();
+        assert!(press(&mut app, "a").is_empty());
+        assert_eq!(
+            app.message.as_ref().map(|m| m.text.as_str()),
+            Some("No tab request waits for approval")
+        );
+        let row = app.selected().unwrap().clone();
+        let request = |id: i64, session_id: i64| PendingTab {
+            id,
+            session_id,
+            key: row.key.clone(),
+            command: "npm run dev".into(),
+        };
+        app.set_pending(vec![request(7, row.id)]);
+        assert!(
+            app.message
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("Codex asks to run `npm run dev` in a tab"),
+            "{:?}",
+            app.message
+        );
+        let approve = Effect::ApproveTab {
+            id: 7,
+            key: row.key.clone(),
+        };
+        assert_eq!(press(&mut app, "a"), vec![approve.clone()]);
+        assert_eq!(
+            press(&mut app, "x"),
+            vec![Effect::DenyTab {
+                id: 7,
+                key: row.key.clone()
+            }]
+        );
+        // From another session: the only request waiting.
+        press(&mut app, "j");
+        assert_ne!(app.selected().unwrap().id, row.id);
+        assert_eq!(press(&mut app, "a"), vec![approve]);
+        // Two waiting, neither of the selected session: say which first.
+        app.set_pending(vec![request(7, row.id), request(8, row.id)]);
+        assert!(press(&mut app, "a").is_empty());
+        assert!(
+            app.message
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("2 tab requests wait")
+        );
+        // The settings editor cycles tabs too.
+        press(&mut app, "njjjjj ");
+        let Mode::Settings(ed) = &app.mode else {
+            panic!("{:?}", app.mode)
+        };
+        assert_eq!(ed.field_name(), "tabs");
+        assert_eq!(ed.draft.tabs.as_deref(), Some("off"));
     }
 
     fn selected_key(app: &App) -> String {

@@ -301,7 +301,16 @@ fn draw_title(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
             left.push_str(&format!(" · {n} {name}"));
         }
     }
-    let (right, right_style) = if app.tickets.refreshing {
+    let pending = app.pending().len();
+    let (right, right_style) = if pending > 0 {
+        (
+            format!(
+                "{pending} tab request{} waiting · a approves",
+                if pending == 1 { "" } else { "s" }
+            ),
+            theme.warn(),
+        )
+    } else if app.tickets.refreshing {
         ("tickets: refreshing…".to_string(), theme.dim())
     } else if app.tickets.offline.is_some() {
         (
@@ -598,6 +607,10 @@ fn draw_footer(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
             if !app.filter().is_empty() {
                 keys.insert(2, ("Esc", "clear filter"));
             }
+            if !app.pending().is_empty() {
+                keys.insert(2, ("a", "approve tab"));
+                keys.insert(3, ("x", "deny"));
+            }
             hints(&keys, r.width as usize, theme)
         }
     };
@@ -607,7 +620,7 @@ fn draw_footer(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
 /// As many key hints as fit, the most useful first, shown in their order.
 fn hints(keys: &[(&str, &str)], width: usize, theme: &Theme) -> Line<'static> {
     const PRIORITY: &[&str] = &[
-        "⏎", "q", "?", "/", "Esc", "←→", "s", "n", "e", "↑↓", "d", "o", "r", "Tab",
+        "⏎", "a", "x", "q", "?", "/", "Esc", "←→", "s", "n", "e", "↑↓", "d", "o", "r", "Tab",
     ];
     let len = |(k, l): &(&str, &str)| k.width() + 1 + l.width() + 2;
     let mut chosen = vec![false; keys.len()];
@@ -732,6 +745,30 @@ fn command_and_events(
         Err(e) => lines.push(Line::styled(one_line(e), theme.error())),
     }
     lines.push(Line::raw(""));
+    if !d.tabs.is_empty() {
+        lines.push(heading("Tabs", theme));
+        for t in d.tabs.iter().rev().take(max) {
+            let state = crate::tabs::describe(t);
+            let style = match t.state {
+                crate::tabs::record::State::Pending => theme.warn(),
+                crate::tabs::record::State::Running => Style::new(),
+                _ => theme.dim(),
+            };
+            let head = format!("{:>4}  ", t.id);
+            let room = width.saturating_sub(head.width());
+            lines.push(Line::from(vec![
+                Span::styled(head, theme.dim()),
+                Span::styled(
+                    fit_cols(
+                        &format!("{}: {}", one_line(&state), one_line(&t.command_line())),
+                        room,
+                    ),
+                    style,
+                ),
+            ]));
+        }
+        lines.push(Line::raw(""));
+    }
     lines.push(heading("Recent events", theme));
     if d.events.is_empty() {
         lines.push(Line::styled("none", theme.dim()));
@@ -834,6 +871,7 @@ fn draw_help(buf: &mut Buffer, area: Rect, theme: &Theme) {
         ("Enter", "resume in Codex", "s", "start a ticket"),
         ("n", "session settings", "d", "done (preview first)"),
         ("o", "open the ticket", "r", "refresh now"),
+        ("a", "approve a tab", "x", "deny a tab request"),
         ("Tab", "details full size", "Ctrl-L", "redraw"),
         ("?", "this help", "q", "quit"),
     ];
@@ -981,6 +1019,63 @@ mod tests {
             app.on_key(k);
         }
         app
+    }
+
+    #[test]
+    fn tab_requests_show_in_the_title_footer_and_detail() {
+        let (store, now) = fixture::store();
+        let mut app = fixture::app(&store, now);
+        let row = app.selected().unwrap().clone();
+        let tab = |id: i64, state: crate::tabs::record::State| crate::tabs::record::Tab {
+            id,
+            session_id: row.id,
+            requested_at: now,
+            request: crate::tabs::record::Request {
+                argv: vec!["npm".into(), "run".into(), "dev".into()],
+                name: "dev".into(),
+                cwd: "/src/app".into(),
+                auto: None,
+                placement: None,
+            },
+            state,
+            approved_by: None,
+            reason: Some("by csm tabs deny".into()),
+            started: None,
+            started_at: None,
+            stop_requested: false,
+            exit: None,
+            ended_at: None,
+        };
+        let mut detail = app.detail(row.id).unwrap().clone();
+        detail.tabs = vec![
+            tab(41, crate::tabs::record::State::Denied),
+            tab(42, crate::tabs::record::State::Pending),
+        ];
+        app.set_detail(detail);
+        app.set_pending(vec![crate::ui::state::PendingTab {
+            id: 42,
+            session_id: row.id,
+            key: row.key.clone(),
+            command: "npm run dev".into(),
+        }]);
+        let text = screen(&mut app, 120, 40).backend().to_string();
+        assert!(
+            text.contains("1 tab request waiting · a approves"),
+            "{text}"
+        );
+        assert!(text.contains("a approve tab"), "{text}");
+        assert!(
+            text.contains("  42  pending approval: npm run dev"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  41  denied: by csm tabs deny: npm run dev"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Codex asks to run `npm run dev` in a tab: a approves, x denies"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1149,13 +1244,13 @@ mod tests {
         "  CSM-7     Write the README's install sec…  To Do        new 6h       ~/src/dotfiles          profile=work             "
         "  PROJ-108  Speed up session capture with …  Blocked      idle 1d      ~/src/csm                                        "
         "  PROJ-109  Export the ticket cache as CSV…  In Progress  idle 2d      …nested/project/folder  effort=low               "
-        "  OPS-12    Rotate the deploy keys           To Do*       idle 3d      ~/ops                                            "
-        "Done today (2)          ┌ Settings · PROJ-103 · session 3 ─────────────────────────────────────┐                        "
-        "  PROJ-111  Add shell co│  model     gpt-5.5                                                   │                        "
-        "  PROJ-112  Tidy the tes│▶ effort    xhigh (changed)                                           │                        "
-        "                        │  sandbox   default                                                   │                        "
+        "  OPS-12    Rotate the d┌ Settings · PROJ-103 · session 3 ─────────────────────────────────────┐                        "
+        "Done today (2)          │  model     gpt-5.5                                                   │                        "
+        "  PROJ-111  Add shell co│▶ effort    xhigh (changed)                                           │                        "
+        "  PROJ-112  Tidy the tes│  sandbox   default                                                   │                        "
         "                        │  approval  default                                                   │                        "
         "                        │  search    default                                                   │                        "
+        "                        │  tabs      default                                                   │                        "
         "                        │                                                                      │                        "
         "┌ PROJ-103 · session 3 ·│effort: default none minimal low medium high [xhigh]                  │───────────────────────┐"
         "│Acceptance criteria    │next resume: -m gpt-5.5 -c model_reasoning_effort="xhigh"             │                       │"
@@ -1189,13 +1284,13 @@ mod tests {
         "│  sandbox   default                                       │"
         "│  approval  default                                       │"
         "│  search    default                                       │"
+        "│  tabs      default                                       │"
         "│                                                          │"
         "│model: default [gpt-5.5] o3                               │"
         "│model "gpt 6" must be one word without control characters,│"
         "│not starting with -                                       │"
         "│next resume: -m gpt-5.5 -c model_reasoning_effort="high"  │"
         "└──────────────────────────────────────────────────────────┘"
-        "  PROJ-109  Export the ticket cac…  In Progress  idle 2d    "
         "↑↓ setting  ←→ change  e type  ⏎ save  Esc cancel           "
         "#);
     }
@@ -1216,13 +1311,13 @@ mod tests {
         "Idle (5)                                                                                                                "
         "  PROJ-106  Document the notify hook         In Progress  idle 5h      ~/src/csm-docs                                   "
         "  CSM-7     Write the README's install sec…  To Do        new 6h       ~/src/dotfiles          profile=work             "
-        "  PROJ-108  Speed up session capture with …  Blocked      idle 1d      ~/src/csm                                        "
-        "  PROJ-109  Export the tic┌ Keys ────────────────────────────────────────────────────────────┐ effort=low               "
-        "  OPS-12    Rotate the dep│↑↓ j k move               PgUp PgDn page                          │                          "
-        "Done today (2)            │/      filter             Esc       clear the filter              │                          "
-        "  PROJ-111  Add shell comp│Enter  resume in Codex    s         start a ticket                │                          "
-        "  PROJ-112  Tidy the test │n      session settings   d         done (preview first)          │                          "
-        "                          │o      open the ticket    r         refresh now                   │                          "
+        "  PROJ-108  Speed up sessi┌ Keys ────────────────────────────────────────────────────────────┐                          "
+        "  PROJ-109  Export the tic│↑↓ j k move               PgUp PgDn page                          │ effort=low               "
+        "  OPS-12    Rotate the dep│/      filter             Esc       clear the filter              │                          "
+        "Done today (2)            │Enter  resume in Codex    s         start a ticket                │                          "
+        "  PROJ-111  Add shell comp│n      session settings   d         done (preview first)          │                          "
+        "  PROJ-112  Tidy the test │o      open the ticket    r         refresh now                   │                          "
+        "                          │a      approve a tab      x         deny a tab request            │                          "
         "                          │Tab    details full size  Ctrl-L    redraw                        │                          "
         "                          │?      this help          q         quit                          │                          "
         "                          │                                                                  │                          "
@@ -1257,6 +1352,7 @@ mod tests {
         "│Enter  resume in Codex    s         start a ticket        │"
         "│n      session settings   d         done (preview first)  │"
         "│o      open the ticket    r         refresh now           │"
+        "│a      approve a tab      x         deny a tab request    │"
         "│Tab    details full size  Ctrl-L    redraw                │"
         "│?      this help          q         quit                  │"
         "│                                                          │"
@@ -1265,7 +1361,6 @@ mod tests {
         "│Sessions refresh every second; ticket statuses in the     │"
         "│background. * marks cached ticket data.                   │"
         "└──────────────────────────────────────────────────────────┘"
-        "Any key closes the help.                                    "
         "#);
     }
 

@@ -69,6 +69,9 @@ fn config_show_names_each_source_user_repo_env() {
     notify.command = ["notify-send", "Codex"]          # default
     notify.on_turn = "off"                             # default
     secrets.env = []                                   # default
+    tabs.allow = []                                    # default
+    tabs.approval_wait_secs = 60                       # default
+    tabs.backend = "auto"                              # default
     tracker.kind = "local"                             # default
     workflow.done_status = "Done"                      # default
     workflow.start_status = "In Progress"              # default

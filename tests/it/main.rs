@@ -19,6 +19,7 @@ mod sessions;
 mod start_checks;
 mod start_resume;
 mod support;
+mod tabs;
 mod ticket;
 mod ui;
 mod worktree;

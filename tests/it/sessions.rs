@@ -234,6 +234,7 @@ fn show_text_and_json() {
           },
           "status": "waiting",
           "summary": "Fix the \u001b[2Jcrash",
+          "tabs": [],
           "ticket_offline": false,
           "ticket_status": "In Progress",
           "tracker": "local:$ROOT/work"
@@ -251,6 +252,7 @@ fn show_text_and_json() {
           "settings": {},
           "status": "new",
           "summary": "Fix the \u001b[2Jcrash",
+          "tabs": [],
           "ticket_offline": false,
           "ticket_status": "In Progress",
           "tracker": "local:$ROOT/work"

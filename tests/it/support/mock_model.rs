@@ -36,6 +36,27 @@ pub enum Reply {
         /// Its JSON arguments.
         arguments: Value,
     },
+    /// A search of the tools Codex defers (MCP tools): Codex answers with
+    /// a `tool_search_output` item in the next request.
+    ToolSearch {
+        /// The call's id.
+        call_id: String,
+        /// What to search for.
+        query: String,
+    },
+    /// A call of a tool in a namespace: how the model calls an MCP tool
+    /// (`namespace: "mcp__csm"`, `name: "run_in_tab"`), after finding it
+    /// with `tool_search`.
+    NamespacedCall {
+        /// The call's id.
+        call_id: String,
+        /// The namespace (`mcp__<server>`).
+        namespace: String,
+        /// The tool's name in it.
+        name: String,
+        /// Its JSON arguments.
+        arguments: Value,
+    },
 }
 
 /// A request the mock received.
@@ -72,6 +93,26 @@ impl Received {
         marked
             || (format["name"] != "codex_output_schema"
                 && !format["schema"]["properties"]["title"].is_null())
+    }
+
+    /// The output Codex sent back for a tool call, as text (a string, or
+    /// the texts of its content items joined by newlines).
+    pub fn call_output(&self, call_id: &str) -> Option<String> {
+        let item = self.body["input"]
+            .as_array()?
+            .iter()
+            .find(|i| i["type"] == "function_call_output" && i["call_id"] == call_id)?;
+        match &item["output"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(parts) => Some(
+                parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            other => Some(other.to_string()),
+        }
     }
 
     /// The whole body as text, for substring checks.
@@ -326,6 +367,25 @@ fn sse(reply: &Reply, n: u64) -> String {
                 "type": "response.output_item.done",
                 "item": {"type": "function_call", "call_id": call_id, "name": name,
                          "arguments": arguments.to_string()}
+            }));
+        }
+        Reply::ToolSearch { call_id, query } => {
+            events.push(json!({
+                "type": "response.output_item.done",
+                "item": {"type": "tool_search_call", "call_id": call_id, "status": "completed",
+                         "execution": "client", "arguments": {"query": query}}
+            }));
+        }
+        Reply::NamespacedCall {
+            call_id,
+            namespace,
+            name,
+            arguments,
+        } => {
+            events.push(json!({
+                "type": "response.output_item.done",
+                "item": {"type": "function_call", "call_id": call_id, "namespace": namespace,
+                         "name": name, "arguments": arguments.to_string()}
             }));
         }
     }

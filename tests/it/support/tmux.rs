@@ -52,6 +52,19 @@ impl Tmux {
             .expect("run tmux")
     }
 
+    /// The server's socket (what `$TMUX` names inside its panes).
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Runs a tmux command on this server and returns what it printed;
+    /// fails the test when tmux fails.
+    pub fn query(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Types `keys` literally.
     pub fn type_text(&self, keys: &str) {
         let out = self.run(&["send-keys", "-l", keys]);
