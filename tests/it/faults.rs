@@ -69,6 +69,25 @@ fn connection_refused_names_the_site() {
     no_session(&env);
 }
 
+#[test]
+fn a_name_that_does_not_resolve_says_so() {
+    // The hook fails every lookup in csm without asking a DNS server.
+    let mut env = env_for("https://jira.example.invalid");
+    env.set_env("CSM_TEST_DNS_FAILS", "1");
+    let run = env.run(&["ticket", "show", "PROJ-1"]).fails_with(1);
+    let line = one_error_line(&run);
+    assert!(
+        line.contains("cannot reach https://jira.example.invalid"),
+        "{line}"
+    );
+    assert!(
+        line.contains("jira.example.invalid does not resolve (DNS)"),
+        "{line}"
+    );
+    assert!(run.stderr.contains("[jira] url"), "{}", run.stderr);
+    no_session(&env);
+}
+
 /// An https server on 127.0.0.1 with a self-signed certificate.
 fn tls_server() -> u16 {
     use tokio_rustls::rustls::pki_types::pem::PemObject;

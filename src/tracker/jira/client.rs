@@ -82,6 +82,37 @@ impl Default for Limits {
     }
 }
 
+/// The DNS-failure test hook: when this variable is set, every name lookup
+/// fails as an unknown host's would, without asking any DNS server (the
+/// tests contact nothing but 127.0.0.1, whose literal needs no lookup).
+pub const DNS_FAILS_VAR: &str = "CSM_TEST_DNS_FAILS";
+
+struct FailingDns;
+
+impl reqwest::dns::Resolve for FailingDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            Err(format!(
+                "failed to lookup address information for {host}: Name or service not known"
+            )
+            .into())
+        })
+    }
+}
+
+/// Whether any error in `e`'s source chain mentions `word`.
+fn source_says(e: &dyn std::error::Error, word: &str) -> bool {
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains(word) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Whether to try again after an answer, and how long to wait first.
 ///
 /// `attempt` counts from 1; `waited` is the total already waited.
@@ -159,15 +190,17 @@ impl JiraClient {
     pub fn new(base: &str, auth: Auth, limits: Limits) -> Result<JiraClient, TrackerError> {
         let base = base.trim_end_matches('/').to_string();
         check_url(&base)?;
-        let http = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.timeout)
-            .user_agent(concat!("csm/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TrackerError::Unreachable {
-                site: base.clone(),
-                message: format!("cannot set up HTTP: {e}"),
-            })?;
+            .user_agent(concat!("csm/", env!("CARGO_PKG_VERSION")));
+        if std::env::var_os(DNS_FAILS_VAR).is_some() {
+            builder = builder.dns_resolver(std::sync::Arc::new(FailingDns));
+        }
+        let http = builder.build().map_err(|e| TrackerError::Unreachable {
+            site: base.clone(),
+            message: format!("cannot set up HTTP: {e}"),
+        })?;
         Ok(JiraClient {
             http,
             base,
@@ -286,6 +319,13 @@ impl JiraClient {
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> TrackerError {
+        if e.is_connect() && source_says(e, "lookup") {
+            let host = e.url().and_then(|u| u.host_str()).unwrap_or("the host");
+            return TrackerError::Unreachable {
+                site: self.base.clone(),
+                message: format!("the name {host} does not resolve (DNS)"),
+            };
+        }
         let message = if e.is_timeout() {
             format!("no answer within {} s", self.limits.timeout.as_secs())
         } else {
