@@ -18,12 +18,7 @@ pub(crate) const CODEX_START: Duration = Duration::from_secs(30);
 fn setup() -> (TestEnv, MockModel, Tmux) {
     let mut env = TestEnv::new();
     let model = MockModel::start();
-    model.write_codex_config(&env.codex_home(), "");
-    env.set_env("CSM_CODEX_BIN", codex_bin());
-    for (k, v) in MockModel::hermetic_env() {
-        env.set_env(k, v);
-    }
-    env.set_env("TERM", "xterm-256color");
+    model.serve_real_codex(&mut env, "");
     std::fs::write(
         env.work().join(".csm.toml"),
         "[codex]\nargs = [\"--no-daemon\"]\n",

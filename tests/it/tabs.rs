@@ -14,7 +14,7 @@ use csm::store::{NewSession, Store};
 use serde_json::{Value, json};
 
 use crate::support::env::{TestEnv, write_script};
-use crate::support::mock_model::{MockModel, Reply, codex_bin};
+use crate::support::mock_model::{MockModel, Reply};
 use crate::support::tmux::Tmux;
 
 /// A session of ticket CSM-1 in the test's work folder, recorded directly
@@ -666,12 +666,7 @@ const CODEX_START: Duration = Duration::from_secs(30);
 fn codex_runs_a_command_in_a_tmux_window_and_reads_its_output() {
     let mut env = TestEnv::new();
     let model = MockModel::start();
-    model.write_codex_config(&env.codex_home(), "");
-    env.set_env("CSM_CODEX_BIN", codex_bin());
-    for (k, v) in MockModel::hermetic_env() {
-        env.set_env(k, v);
-    }
-    env.set_env("TERM", "xterm-256color");
+    model.serve_real_codex(&mut env, "");
     std::fs::write(
         env.work().join(".csm.toml"),
         "[codex]\nargs = [\"--no-daemon\"]\n[tabs]\nbackend = \"tmux\"\n",

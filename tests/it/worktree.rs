@@ -749,18 +749,11 @@ fn two_tickets_run_in_two_worktrees_and_each_resume_returns_to_its_own() {
     let model = MockModel::start();
     // Codex asks whether to trust a git folder it has not seen; the
     // user trusted the repository once.
-    model.write_codex_config(
-        &env.codex_home(),
-        &format!(
-            "[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
-            real(env.work()).display()
-        ),
+    let trusted = format!(
+        "[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+        real(env.work()).display()
     );
-    env.set_env("CSM_CODEX_BIN", codex_bin());
-    for (k, v) in MockModel::hermetic_env() {
-        env.set_env(k, v);
-    }
-    env.set_env("TERM", "xterm-256color");
+    model.serve_real_codex(&mut env, &trusted);
     std::fs::write(
         env.work().join(".csm.toml"),
         "[codex]\nargs = [\"--no-daemon\"]\n",

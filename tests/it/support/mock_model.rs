@@ -248,6 +248,18 @@ hide_rate_limit_model_nudge = true
         std::fs::write(codex_home.join("config.toml"), config).expect("write config.toml");
     }
 
+    /// Points a test environment at this mock through the real Codex:
+    /// Codex's config (with `extra` TOML), the pinned binary as csm's
+    /// `codex`, the offline environment, and a terminal type for tmux.
+    pub fn serve_real_codex(&self, env: &mut super::env::TestEnv, extra: &str) {
+        self.write_codex_config(&env.codex_home(), extra);
+        env.set_env("CSM_CODEX_BIN", codex_bin());
+        for (k, v) in MockModel::hermetic_env() {
+            env.set_env(k, v);
+        }
+        env.set_env("TERM", "xterm-256color");
+    }
+
     /// The environment that keeps Codex offline but for loopback.
     pub fn hermetic_env() -> Vec<(&'static str, String)> {
         vec![
