@@ -75,6 +75,30 @@ impl Output {
         paint(self.color_stdout, text, sgr)
     }
 
+    /// A plain-text table: columns padded to their widest cell (two spaces
+    /// apart, no trailing blanks), the header in bold when colour is on.
+    pub fn table<const N: usize>(&self, header: [&str; N], rows: &[[String; N]]) -> String {
+        let mut widths = header.map(|h| h.chars().count());
+        for row in rows {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut out = String::new();
+            for (c, w) in cells.iter().zip(widths) {
+                out.push_str(c);
+                out.push_str(&" ".repeat(w - c.chars().count() + 2));
+            }
+            out.trim_end().to_string() + "\n"
+        };
+        let mut out = self.paint(&line(&header.map(str::to_string)), "1");
+        for row in rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+
     /// Wraps `text` in an SGR colour for stderr when colour is on.
     pub fn paint_stderr(&self, text: &str, sgr: &str) -> String {
         paint(self.color_stderr, text, sgr)

@@ -85,34 +85,12 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
             ]
         })
         .collect();
-    let header = [
-        "KEY", "SUMMARY", "TICKET", "SESSION", "ACTIVE", "BRANCH", "FOLDER", "SETTINGS",
-    ];
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cols: Vec<String>| {
-        let mut out = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-            if i + 1 == cols.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(c);
-                out.push_str(&" ".repeat(w - c.chars().count() + 2));
-            }
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = ctx
-        .output
-        .paint(&line(header.iter().map(|h| h.to_string()).collect()), "1");
-    for row in cells {
-        out.push_str(&line(row.to_vec()));
-    }
-    out
+    ctx.output.table(
+        [
+            "KEY", "SUMMARY", "TICKET", "SESSION", "ACTIVE", "BRANCH", "FOLDER", "SETTINGS",
+        ],
+        &cells,
+    )
 }
 
 /// A branch for the table: `-` when unknown, long ones shortened.

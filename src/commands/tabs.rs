@@ -292,25 +292,6 @@ pub fn table(ctx: &Context, rows: &[(String, Tab)]) -> String {
             ]
         })
         .collect();
-    let header = ["ID", "KEY", "STATE", "NAME", "COMMAND", "WHERE"];
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cols: &[String]| {
-        let mut out = String::new();
-        for (c, w) in cols.iter().zip(widths) {
-            out.push_str(c);
-            out.push_str(&" ".repeat(w - c.chars().count() + 2));
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let mut out = ctx.output.paint(&line(&head), "1");
-    for row in &cells {
-        out.push_str(&line(row));
-    }
-    out
+    ctx.output
+        .table(["ID", "KEY", "STATE", "NAME", "COMMAND", "WHERE"], &cells)
 }

@@ -107,34 +107,10 @@ fn list(ctx: &Context, all: bool, json: bool) -> Result<(), CommandError> {
         .collect();
     print!(
         "{}",
-        table(ctx, ["KEY", "BRANCH", "FOLDER", "STATE"], &cells)
+        ctx.output
+            .table(["KEY", "BRANCH", "FOLDER", "STATE"], &cells)
     );
     Ok(())
-}
-
-/// Columns padded to their widest cell; the header in bold.
-fn table<const N: usize>(ctx: &Context, header: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(|h| h.chars().count());
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (c, w) in cells.iter().zip(widths) {
-            out.push_str(c);
-            out.push_str(&" ".repeat(w - c.chars().count() + 2));
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = ctx
-        .output
-        .paint(&line(header.iter().map(|h| h.to_string()).collect()), "1");
-    for row in rows {
-        out.push_str(&line(row.to_vec()));
-    }
-    out
 }
 
 pub(crate) fn prune(ctx: &Context, key: &str, dry_run: bool) -> Result<(), CommandError> {
