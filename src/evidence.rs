@@ -27,9 +27,9 @@ pub struct RepoEvidence {
 /// Reads the evidence in `folder` for a session that started at
 /// `start_commit`. `None` when the folder is not a git repository.
 pub fn gather(folder: &Path, start_commit: Option<&str>) -> Option<RepoEvidence> {
-    let head = git::head(folder);
-    let is_repo = head.is_some() || git::branch(folder).is_some();
-    if !is_repo {
+    // A repository has a HEAD commit or, before the first commit, a branch.
+    let branch = git::branch(folder);
+    if branch.is_none() && git::head(folder).is_none() {
         return None;
     }
     let base = start_commit.and_then(|c| git::short(folder, c).map(|s| (c, s)));
@@ -41,7 +41,7 @@ pub fn gather(folder: &Path, start_commit: Option<&str>) -> Option<RepoEvidence>
         None => (Vec::new(), None),
     };
     Some(RepoEvidence {
-        branch: git::branch(folder),
+        branch,
         base: base.map(|(_, short)| short),
         commits,
         diffstat,

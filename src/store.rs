@@ -813,38 +813,12 @@ impl Store {
 
     /// The newest event of `kind` of a session, however old.
     pub fn latest_event(&self, session_id: i64, kind: &str) -> Result<Option<Event>, StoreError> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT id, at, data FROM session_events
-                 WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![session_id, kind], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(|e| self.err(e))?;
-        row.map(|(id, at, data)| {
-            let data = serde_json::from_str(&data).map_err(|source| StoreError::Corrupt {
-                path: self.path.clone(),
-                what: "event data",
-                source,
-            })?;
-            Ok(Event {
-                id,
-                session_id,
-                at,
-                kind: kind.to_string(),
-                data,
-            })
-        })
-        .transpose()
+        Ok(self
+            .query_events(
+                "WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
+                params![session_id, kind],
+            )?
+            .pop())
     }
 
     /// Sets a session's times, for fixtures that need known ages.
@@ -934,8 +908,8 @@ impl Store {
             .map_err(|e| self.err(e))?;
         }
         tx.execute(
-            "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, 'report', ?3)",
-            params![session_id, now, report.to_string()],
+            "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
+            params![session_id, now, crate::report::EVENT, report.to_string()],
         )
         .map_err(|e| self.err(e))?;
         if done {

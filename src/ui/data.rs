@@ -16,10 +16,6 @@ use crate::store::{Session, SessionStatus, Store, StoreError};
 
 use super::state::{Criterion, CriterionStatus, Detail, PendingTab};
 
-/// The event `csm done` records with its per-criterion report:
-/// `{"summary": "...", "criteria": [{"text", "status": "met"|"not_met"|"unclear", "evidence"}]}`.
-pub const REPORT_EVENT: &str = "report";
-
 /// How many recent events the detail pane lists.
 pub const RECENT_EVENTS: usize = 8;
 
@@ -128,7 +124,7 @@ pub fn load_detail(
     command: Result<String, String>,
 ) -> Result<Detail, StoreError> {
     let events = store.events(session.id, RECENT_EVENTS)?;
-    let report = store.latest_event(session.id, REPORT_EVENT)?;
+    let report = store.latest_event(session.id, crate::report::EVENT)?;
     let mut criteria = report
         .as_ref()
         .and_then(|r| r.data.get("criteria")?.as_array().cloned())

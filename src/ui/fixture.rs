@@ -246,7 +246,7 @@ pub fn store() -> (Store, i64) {
             );
             event(
                 0,
-                data::REPORT_EVENT,
+                crate::report::EVENT,
                 json!({
                     "summary": "two of three criteria met",
                     "criteria": [
