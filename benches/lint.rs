@@ -13,7 +13,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{csm, measure, report};
+use common::{csm, measure, report, verdict};
 
 use csm::tracker::local::LocalTracker;
 use csm::tracker::{NewTicket, Tracker};
@@ -89,18 +89,10 @@ fn main() {
 
     println!(
         "goal: lint of 100 criteria ≤ 10× reading them → {}",
-        if lint.0.as_secs_f64() <= baseline.0.as_secs_f64() * 10.0 {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(lint.0.as_secs_f64() <= baseline.0.as_secs_f64() * 10.0)
     );
     println!(
         "goal: csm lint ≤ 1.1× csm ticket show → {}",
-        if lint_cli.0.as_secs_f64() <= show.0.as_secs_f64() * 1.1 {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(lint_cli.0.as_secs_f64() <= show.0.as_secs_f64() * 1.1)
     );
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{csm, measure, report};
+use common::{csm, measure, report, verdict};
 
 use csm::store::{NewSession, Store};
 use csm::tracker::local::LocalTracker;
@@ -56,10 +56,6 @@ fn main() {
     report("csm list --json, 1,000 sessions", json, baseline);
     println!(
         "goal: csm list ≤ 20 ms → {}",
-        if list.0 <= Duration::from_millis(20) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(list.0 <= Duration::from_millis(20))
     );
 }

@@ -10,7 +10,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{csm, measure, report, run};
+use common::{csm, fake_codex, measure, report, run, verdict};
 use csm::store::{NewSession, Store};
 use csm::tracker::local::LocalTracker;
 use csm::tracker::{NewTicket, Tracker};
@@ -23,14 +23,7 @@ fn main() {
     let home = root.path().join("home");
     let repo = root.path().join("repo");
     std::fs::create_dir_all(repo.join(".git")).expect("mkdir");
-    let codex = root.path().join("codex");
-    std::fs::write(
-        &codex,
-        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'codex-cli 0.169.0'\nexit 0\n",
-    )
-    .expect("write");
-    std::fs::set_permissions(&codex, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let codex = fake_codex(root.path());
     let tracker = LocalTracker::new(&repo, "CSM".into(), Vec::new()).expect("tracker");
     let key = tracker
         .create(&NewTicket {
@@ -86,10 +79,6 @@ fn main() {
     println!(
         "overhead {:.2} ms (goal ≤ 15 ms) → {}",
         over.as_secs_f64() * 1e3,
-        if over.as_millis() <= 15 {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(over.as_millis() <= 15)
     );
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::report;
+use common::{report, verdict};
 
 use csm::store::{NewSession, SessionStatus, Store, now_ms};
 use csm::ui::data::{self, Loader};
@@ -126,10 +126,6 @@ fn main() {
     report("j + frame, 1,000 sessions", moving, baseline);
     println!(
         "goal: filter keystroke + frame ≤ 5 ms → {}",
-        if typing.0 <= Duration::from_millis(5) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(typing.0 <= Duration::from_millis(5))
     );
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{csm, measure, report, run};
+use common::{csm, fake_codex, measure, report, run, verdict};
 
 const WORKTREES: usize = 10;
 const FILES: usize = 200;
@@ -54,14 +54,7 @@ fn main() {
     }
     run(git(&repo, &["add", "."]));
     run(git(&repo, &["commit", "-q", "-m", "init"]));
-    let codex = root_path.join("codex");
-    std::fs::write(
-        &codex,
-        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'codex-cli 0.169.0'\nexit 0\n",
-    )
-    .expect("write");
-    std::fs::set_permissions(&codex, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let codex = fake_codex(&root_path);
     let with_codex = |args: &[&str]| {
         let mut cmd = csm(&home, &repo, args);
         cmd.env("CSM_CODEX_BIN", &codex)
@@ -93,11 +86,7 @@ fn main() {
     println!(
         "worktree plan adds {:.2} ms (goal ≤ 15 ms) → {}",
         over.as_secs_f64() * 1e3,
-        if over <= Duration::from_millis(15) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(over <= Duration::from_millis(15))
     );
 
     let worktrees: Vec<_> = (1..=WORKTREES)
@@ -144,10 +133,6 @@ fn main() {
     println!(
         "csm worktree list adds {:.2} ms (goal ≤ 15 ms) → {}",
         over.as_secs_f64() * 1e3,
-        if over <= Duration::from_millis(15) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(over <= Duration::from_millis(15))
     );
 }

@@ -25,6 +25,25 @@ pub fn csm(home: &Path, cwd: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// A stand-in `codex` in `dir` that answers the version check and exits
+/// at once: what csm launches in whole-process benchmarks.
+pub fn fake_codex(dir: &Path) -> std::path::PathBuf {
+    let codex = dir.join("codex");
+    std::fs::write(
+        &codex,
+        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'codex-cli 0.169.0'\nexit 0\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&codex, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    codex
+}
+
+/// How a goal line ends.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
 /// Runs a command and insists that it succeeded.
 pub fn run(mut cmd: Command) {
     let status = cmd.status().expect("run");

@@ -290,13 +290,6 @@ fn bad_input_is_refused_before_codex_runs() {
     assert!(writes(&fake).is_empty());
 }
 
-/// csm in a tmux terminal, and a way to wait for its review prompt.
-fn terminal(env: &TestEnv) -> Tmux {
-    let tmux = Tmux::start(160, 50);
-    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    tmux
-}
-
 fn csm_line(tmux: &Tmux, env: &TestEnv, args: &str) {
     tmux.line(&format!(
         "clear; cd '{}' && '{}' {args}; printf 'CSM-%s %s\\n' EXITED $?",
@@ -333,7 +326,7 @@ fn an_existing_ticket_changes_only_after_acceptance() {
     );
     env.set_env("EDITOR", &editor);
     env.set_env("TERM", "xterm-256color");
-    let tmux = terminal(&env);
+    let tmux = env.terminal(160, 50);
 
     // Rejected: the ticket is read, never written.
     model.push_text(&answer("Export sessions as CSV", CRITERIA));

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::start_resume::{CODEX_START, csm_line, quit_codex, terminal};
+use crate::start_resume::{CODEX_START, csm_line, quit_codex};
 use crate::support::env::{TestEnv, write_script};
 use crate::support::fake_jira::{EMAIL, FakeJira, Mode, TOKEN};
 use crate::support::mock_model::{MockModel, codex_bin};
@@ -106,7 +106,7 @@ fn a_full_cycle_at_debug_level_leaks_the_token_nowhere() {
     git(&["add", "."]);
     git(&["commit", "-qm", "first"]);
 
-    let tmux = terminal(&env);
+    let tmux = env.terminal(120, 40);
     let mut screens = Vec::new();
     model.push_text("Plan: add a --csv flag.");
     csm_line(&tmux, env.work(), "-vv start PROJ-1");

@@ -34,15 +34,8 @@ fn setup() -> (TestEnv, MockModel, Tmux) {
         "each element has key and status",
     ])
     .ok();
-    let tmux = terminal(&env);
+    let tmux = env.terminal(120, 40);
     (env, model, tmux)
-}
-
-/// A tmux terminal whose shell has the test environment.
-pub(crate) fn terminal(env: &TestEnv) -> Tmux {
-    let tmux = Tmux::start(120, 40);
-    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    tmux
 }
 
 pub(crate) fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
@@ -230,32 +223,14 @@ fn two_sessions_started_at_once_in_one_folder_get_their_own_ids() {
         "`csm list` shows CSM-2",
     ])
     .ok();
-    let tmux_b = terminal(&env);
+    let tmux_b = env.terminal(120, 40);
     model.push_text("On it.");
     model.push_text("On it too.");
     csm_line(&tmux_a, env.work(), "start CSM-1");
     csm_line(&tmux_b, env.work(), "start CSM-2");
     model.wait_for_turns(2, CODEX_START);
 
-    let deadline = Instant::now() + CODEX_START;
-    let store = Store::open(&env.store_file()).unwrap();
-    let ids = loop {
-        let ids: Vec<Option<String>> = ["CSM-1", "CSM-2"]
-            .iter()
-            .map(|k| {
-                store
-                    .sessions_for_ticket(k)
-                    .unwrap()
-                    .last()
-                    .and_then(|s| s.codex_session_id.clone())
-            })
-            .collect();
-        if ids.iter().all(Option::is_some) {
-            break ids.into_iter().flatten().collect::<Vec<_>>();
-        }
-        assert!(Instant::now() < deadline, "ids not captured: {ids:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let ids = env.captured_codex_ids(&["CSM-1", "CSM-2"], CODEX_START);
     assert_ne!(ids[0], ids[1]);
     for (key, id) in ["CSM-1", "CSM-2"].iter().zip(&ids) {
         let path = csm::codex::rollout::find(&env.codex_home(), id).unwrap();
@@ -292,7 +267,7 @@ fn start_and_resume_against_jira_with_settings() {
         "{}[codex]\nargs = [\"--no-daemon\"]\n",
         fake.csm_config("PROJ")
     ));
-    let tmux = terminal(&env);
+    let tmux = env.terminal(120, 40);
 
     model.push_text("Plan: add a --csv flag.");
     csm_line(

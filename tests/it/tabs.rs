@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use crate::support::env::{TestEnv, write_script};
 use crate::support::mock_model::{MockModel, Reply};
-use crate::support::tmux::Tmux;
 
 /// A session of ticket CSM-1 in the test's work folder, recorded directly
 /// in the store, with these settings.
@@ -703,8 +702,7 @@ fn codex_runs_a_command_in_a_tmux_window_and_reads_its_output() {
     });
     model.push_text("The site is being served in its own tab.");
 
-    let tmux = Tmux::start(120, 40);
-    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let tmux = env.terminal(120, 40);
     tmux.line(&format!(
         "cd '{}' && '{}' start CSM-1 -s tabs=auto; printf 'CSM-%s %s\\n' EXITED $?",
         env.work().display(),
@@ -809,8 +807,7 @@ fn the_dashboard_shows_a_waiting_request_and_a_approves_it() {
         )
         .unwrap();
 
-    let tmux = Tmux::start(120, 40);
-    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let tmux = env.terminal(120, 40);
     tmux.line(&format!(
         "cd '{}' && '{}' ui; printf 'CSM-%s %s\\n' EXITED $?",
         env.work().display(),

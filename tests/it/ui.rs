@@ -15,13 +15,6 @@ use crate::support::tmux::Tmux;
 
 const CODEX_START: Duration = Duration::from_secs(30);
 
-/// A tmux terminal whose shell has the test environment.
-fn terminal(env: &TestEnv) -> Tmux {
-    let tmux = Tmux::start(120, 40);
-    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    tmux
-}
-
 /// Runs csm in `dir` in the terminal, then prints its exit code.
 fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
     tmux.line(&format!(
@@ -108,7 +101,7 @@ fn a_slow_tracker_does_not_delay_the_first_frame_and_the_screen_updates_itself()
     store.set_status(ids[1], SessionStatus::Idle).unwrap();
     // The tracker's first answer takes 5 s.
     fake.fail_next(None, Fault::Delay(Duration::from_secs(5)));
-    let tmux = terminal(&env);
+    let tmux = env.terminal(120, 40);
 
     let started = Instant::now();
     csm_line(&tmux, env.work(), "ui");
@@ -181,7 +174,7 @@ fn a_signal_ends_the_dashboard_with_the_terminal_restored() {
             ..NewSession::default()
         })
         .unwrap();
-    let tmux = terminal(&env);
+    let tmux = env.terminal(120, 40);
     let pid_file = tmux.dir().join("pid");
     tmux.line(&format!(
         "cd '{}' && sh -c 'echo $$ > {}; exec \"$0\" ui' '{}'; printf 'CSM-%s %s\\n' EXITED $?",
@@ -233,7 +226,7 @@ fn start_settings_open_and_resume_from_the_dashboard_with_real_codex() {
         &format!("printf '%s' \"$1\" > '{}'", opened.display()),
     );
     env.set_env("BROWSER", &browser);
-    let tmux = terminal(&env);
+    let tmux = env.terminal(120, 40);
 
     // Bare csm on a terminal is the dashboard.
     csm_line(&tmux, env.work(), "");

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use csm::store::Store;
 
@@ -699,34 +699,6 @@ fn quit_codex(tmux: &Tmux) {
     tmux.wait_for_within("csm to exit", CODEX_START, |s| s.contains("CSM-EXITED"));
 }
 
-fn terminal(env: &TestEnv) -> Tmux {
-    let tmux = Tmux::start(120, 40);
-    tmux.export(env.env_vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    tmux
-}
-
-fn captured_ids(env: &TestEnv, keys: &[&str]) -> Vec<String> {
-    let deadline = Instant::now() + CODEX_START;
-    loop {
-        let store = Store::open(&env.store_file()).unwrap();
-        let ids: Vec<Option<String>> = keys
-            .iter()
-            .map(|k| {
-                store
-                    .sessions_for_ticket(k)
-                    .unwrap()
-                    .last()
-                    .and_then(|s| s.codex_session_id.clone())
-            })
-            .collect();
-        if ids.iter().all(Option::is_some) {
-            return ids.into_iter().flatten().collect();
-        }
-        assert!(Instant::now() < deadline, "ids not captured: {ids:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The folder of every turn Codex recorded in a rollout (`turn_context`
 /// lines), in order.
 fn turn_cwds(path: &Path) -> Vec<PathBuf> {
@@ -771,13 +743,13 @@ fn two_tickets_run_in_two_worktrees_and_each_resume_returns_to_its_own() {
     .ok();
     let status_before = git(&env, env.work(), &["status", "--porcelain"]);
 
-    let (a, b) = (terminal(&env), terminal(&env));
+    let (a, b) = (env.terminal(120, 40), env.terminal(120, 40));
     model.push_text("On it.");
     model.push_text("On it too.");
     csm_line(&a, env.work(), "start CSM-1 --worktree");
     csm_line(&b, env.work(), "start CSM-2 --worktree");
     let turns = model.wait_for_turns(2, CODEX_START);
-    let ids = captured_ids(&env, &["CSM-1", "CSM-2"]);
+    let ids = env.captured_codex_ids(&["CSM-1", "CSM-2"], CODEX_START);
     assert_ne!(ids[0], ids[1]);
 
     let wt1 = sibling(&env, "csm-1-add-a-json-flag");

@@ -200,6 +200,47 @@ fn collect(out: std::process::Output) -> Run {
     }
 }
 
+impl TestEnv {
+    /// A private tmux terminal of `cols`×`rows` whose shell has this
+    /// environment's variables: the user's terminal in end-to-end tests.
+    pub fn terminal(&self, cols: u16, rows: u16) -> super::tmux::Tmux {
+        let tmux = super::tmux::Tmux::start(cols, rows);
+        tmux.export(
+            self.env_vars()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        tmux
+    }
+
+    /// Waits until the latest session of each of `keys` has its Codex id
+    /// in the store, and returns the ids in that order.
+    pub fn captured_codex_ids(&self, keys: &[&str], within: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let store = csm::store::Store::open(&self.store_file()).unwrap();
+            let ids: Vec<Option<String>> = keys
+                .iter()
+                .map(|k| {
+                    store
+                        .sessions_for_ticket(k)
+                        .unwrap()
+                        .last()
+                        .and_then(|s| s.codex_session_id.clone())
+                })
+                .collect();
+            if ids.iter().all(Option::is_some) {
+                return ids.into_iter().flatten().collect();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ids not captured: {ids:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
 /// Writes an executable shell script (a stand-in program for fast tests).
 pub fn write_script(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
