@@ -264,9 +264,9 @@ fn spawn_pty(
 
     let (resize_tx, resize_rx) = mpsc::channel();
     let master = pair.master;
-    session.start_worker("csm-pty-resize", move || {
+    session.resizer = Some(spawn_worker("csm-pty-resize", move || {
         pump::resizer(master, resize_rx, size)
-    })?;
+    })?);
     session.start_signals(signals, Some(resize_tx))?;
     Ok(session)
 }
@@ -381,7 +381,8 @@ const INTERRUPT_AFTER: Duration = Duration::from_millis(20);
 
 impl Worker {
     /// Joins the thread if it ends within `grace`; otherwise leaves it.
-    fn finish(self, grace: Duration) {
+    /// Returns whether the thread ended (false: it was left behind).
+    fn finish(self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
         let mut wait = if self.interruptible {
             INTERRUPT_AFTER.min(grace)
@@ -392,9 +393,9 @@ impl Worker {
             match self.done.recv_timeout(wait) {
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = self.handle.join();
-                    return;
+                    return true;
                 }
-                _ if !self.interruptible || Instant::now() >= deadline => return,
+                _ if !self.interruptible || Instant::now() >= deadline => return false,
                 _ => {}
             }
             // A signal that lands just before the read starts is lost, so
@@ -416,8 +417,11 @@ pub struct Session {
     waiter: Option<JoinHandle<()>>,
     raw: Option<RawMode>,
     waker: Option<Waker>,
+    /// The pumps, which end on the waker.
     workers: Vec<Worker>,
     signals: Option<(Handle, Worker)>,
+    /// Ends when the signal watcher drops its sender, so after it.
+    resizer: Option<Worker>,
     pty_child: Option<Box<dyn portable_pty::Child + Send + Sync>>,
 }
 
@@ -455,6 +459,7 @@ impl Session {
             waker: None,
             workers: Vec::new(),
             signals: None,
+            resizer: None,
             pty_child: None,
         }
     }
@@ -511,7 +516,10 @@ impl Session {
         Ok(exit)
     }
 
-    fn shut_down(&mut self) {
+    /// Ends every helper thread and puts the terminal back; returns how
+    /// many threads had to be left behind (none, unless one is stuck).
+    fn shut_down(&mut self) -> usize {
+        let mut left = 0;
         if let Some(waiter) = self.waiter.take() {
             let _ = waiter.join();
         }
@@ -521,14 +529,22 @@ impl Session {
         // Output first: it drains what the child wrote last while the
         // terminal is still raw, as the child intended.
         for worker in self.workers.drain(..) {
-            worker.finish(JOIN_GRACE);
+            left += usize::from(!worker.finish(JOIN_GRACE));
         }
+        // The watcher holds the resizer's sender: closing it ends both.
         if let Some((handle, worker)) = self.signals.take() {
             handle.close();
-            worker.finish(JOIN_GRACE);
+            left += usize::from(!worker.finish(JOIN_GRACE));
+        }
+        if let Some(worker) = self.resizer.take() {
+            left += usize::from(!worker.finish(JOIN_GRACE));
+        }
+        if left > 0 {
+            tracing::debug!(left, "threads left behind at shutdown");
         }
         self.raw = None;
         self.pty_child = None;
+        left
     }
 }
 
@@ -598,5 +614,29 @@ fn watch_signals(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Once the child has exited, every helper thread ends on its own: a
+    /// thread left to its grace period would hold csm's exit for it.
+    #[test]
+    fn a_finished_child_leaves_no_thread_behind() {
+        let cmd = Command {
+            program: "true".into(),
+            args: Vec::new(),
+            cwd: std::env::temp_dir(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        };
+        let opts = PtyOptions {
+            force_pty: true,
+            observer: None,
+        };
+        let mut session = spawn(&cmd, opts).expect("spawn true");
+        assert_eq!(session.exit.wait(None), Some(Exit::Code(0)));
+        assert_eq!(session.shut_down(), 0, "threads were left behind");
     }
 }
