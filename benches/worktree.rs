@@ -67,7 +67,8 @@ fn main() {
             "new",
             &format!("Ticket number {i} with a realistic summary"),
             "--ac",
-            "it works",
+            // Observable, so that `start`'s readiness lint lets it through.
+            "running the tool prints the greeting and exits with code 0",
         ]));
     }
     // Ten tickets with worktrees (made by csm, recorded in its store).
