@@ -21,8 +21,9 @@
 //! output counts as a measurable target. `csm start` refuses a ticket with
 //! findings unless `--force`; `csm draft-ticket` feeds them back to Codex.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -256,18 +257,20 @@ pub fn lint(summary: &str, criteria: &[String]) -> Verdict {
         });
         return Verdict { findings };
     }
-    let mut seen: Vec<(BTreeSet<String>, usize)> = Vec::new();
+    // Each signature with the first criterion that had it.
+    let mut seen: HashMap<BTreeSet<String>, usize> = HashMap::new();
     for (i, criterion) in criteria.iter().enumerate() {
         let words = Words::of(criterion);
         let key = words.signature();
-        let duplicate = seen
-            .iter()
-            .find(|(k, _)| !key.is_empty() && *k == key)
-            .map(|(_, of)| *of);
+        let duplicate = if key.is_empty() {
+            None
+        } else {
+            seen.get(&key).copied()
+        };
         let reason = match duplicate {
             Some(of) => Some(Reason::Duplicate { of }),
             None => {
-                seen.push((key, i));
+                seen.entry(key).or_insert(i);
                 criterion_reason(criterion, &words)
             }
         };
@@ -353,9 +356,8 @@ fn criterion_reason(criterion: &str, w: &Words) -> Option<Reason> {
     if text.is_empty() {
         return Some(Reason::Empty);
     }
-    if let Some(marker) = UNFINISHED
-        .iter()
-        .find(|m| w.has_phrase(m))
+    if let Some(marker) = w
+        .find(List::Unfinished)
         .map(|m| m.to_uppercase())
         .or_else(|| text.contains("???").then(|| "???".to_string()))
     {
@@ -370,33 +372,32 @@ fn criterion_reason(criterion: &str, w: &Words) -> Option<Reason> {
     if w.words.len() < 2 && !w.has_literal() {
         return Some(Reason::NoOutcome);
     }
-    if let Some(phrase) = LOOPHOLES.iter().find(|p| w.has_phrase(p)) {
+    if let Some(phrase) = w.find(List::Loopholes) {
         return Some(Reason::Loophole {
             phrase: phrase.to_string(),
         });
     }
-    if let Some(phrase) = OPEN_ENDED
-        .iter()
-        .find(|p| w.has_phrase(p))
-        .map(|p| if *p == "etc" { "etc." } else { p }.to_string())
+    if let Some(phrase) = w
+        .find(List::OpenEnded)
+        .map(|p| if p == "etc" { "etc." } else { p }.to_string())
         .or_else(|| (w.prose.contains("...") || w.prose.contains('…')).then(|| "…".to_string()))
     {
         return Some(Reason::OpenEnded { phrase });
     }
     let observable = w.words.iter().any(|x| is_observable(x));
-    if !observable && GENERIC.iter().any(|p| w.has_phrase(p)) {
+    if !observable && w.find(List::Generic).is_some() {
         return Some(Reason::NoOutcome);
     }
     if !w.has_number()
         && !w.states_exact_result()
-        && let Some(term) = QUALITY.iter().find(|p| w.has_phrase(p))
+        && let Some(term) = w.find(List::Quality)
     {
         return Some(Reason::Vague {
             term: term.to_string(),
         });
     }
     if !w.has_number()
-        && let Some(term) = PERFORMANCE.iter().find(|p| w.has_phrase(p))
+        && let Some(term) = w.find(List::Performance)
     {
         return Some(Reason::Vague {
             term: term.to_string(),
@@ -420,6 +421,9 @@ struct Words {
     /// not here is ruled out with one binary search).
     sorted: Vec<String>,
     literals: Vec<String>,
+    /// The phrase lists some phrase of which starts with one of the words
+    /// (a [`List::bit`] each).
+    lists: u8,
 }
 
 impl Words {
@@ -430,13 +434,28 @@ impl Words {
         let mut sorted = words.clone();
         sorted.sort_unstable();
         sorted.dedup();
+        let index = first_words();
+        let lists = words
+            .iter()
+            .filter_map(|w| index.get(w.as_str()))
+            .fold(0, |all, bits| all | bits);
         Words {
             prose,
             tokens,
             words,
             sorted,
             literals,
+            lists,
         }
+    }
+
+    /// The first phrase of `list`, in the list's order, that the words
+    /// hold.
+    fn find(&self, list: List) -> Option<&'static str> {
+        if self.lists & list.bit() == 0 {
+            return None;
+        }
+        list.phrases().iter().copied().find(|p| self.has_phrase(p))
     }
 
     fn has_literal(&self) -> bool {
@@ -629,6 +648,61 @@ const ACTIVITIES: &[(&str, &str)] = &[
     ("work", "on"),
     ("figure", "out"),
 ];
+
+/// The lists of phrases a criterion is checked against.
+#[derive(Clone, Copy)]
+enum List {
+    Unfinished,
+    Loopholes,
+    OpenEnded,
+    Generic,
+    Quality,
+    Performance,
+}
+
+impl List {
+    const ALL: [List; 6] = [
+        List::Unfinished,
+        List::Loopholes,
+        List::OpenEnded,
+        List::Generic,
+        List::Quality,
+        List::Performance,
+    ];
+
+    fn phrases(self) -> &'static [&'static str] {
+        match self {
+            List::Unfinished => UNFINISHED,
+            List::Loopholes => LOOPHOLES,
+            List::OpenEnded => OPEN_ENDED,
+            List::Generic => GENERIC,
+            List::Quality => QUALITY,
+            List::Performance => PERFORMANCE,
+        }
+    }
+
+    /// The list's bit in [`Words::lists`] and [`first_words`].
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// Every word that starts a phrase of some [`List`], with the bits of the
+/// lists it starts one in (built once: a criterion with none of these
+/// words is ruled out of every list in one look-up per word).
+fn first_words() -> &'static HashMap<&'static str, u8> {
+    static INDEX: OnceLock<HashMap<&'static str, u8>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = HashMap::new();
+        for list in List::ALL {
+            for phrase in list.phrases() {
+                let first = phrase.split(' ').next().unwrap_or(phrase);
+                *index.entry(first).or_insert(0) |= list.bit();
+            }
+        }
+        index
+    })
+}
 
 /// Placeholders.
 const UNFINISHED: &[&str] = &[
