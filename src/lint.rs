@@ -21,8 +21,10 @@
 //! output counts as a measurable target. `csm start` refuses a ticket with
 //! findings unless `--force`; `csm draft-ticket` feeds them back to Codex.
 
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -257,10 +259,11 @@ pub fn lint(summary: &str, criteria: &[String]) -> Verdict {
         });
         return Verdict { findings };
     }
+    let all: Vec<Words> = criteria.iter().map(|c| Words::of(c)).collect();
     // Each signature with the first criterion that had it.
-    let mut seen: HashMap<BTreeSet<String>, usize> = HashMap::new();
-    for (i, criterion) in criteria.iter().enumerate() {
-        let words = Words::of(criterion);
+    let mut seen: FastMap<Vec<Cow<str>>, usize> =
+        FastMap::with_capacity_and_hasher(criteria.len(), Default::default());
+    for (i, (criterion, words)) in criteria.iter().zip(&all).enumerate() {
         let key = words.signature();
         let duplicate = if key.is_empty() {
             None
@@ -271,7 +274,7 @@ pub fn lint(summary: &str, criteria: &[String]) -> Verdict {
             Some(of) => Some(Reason::Duplicate { of }),
             None => {
                 seen.entry(key).or_insert(i);
-                criterion_reason(criterion, &words)
+                criterion_reason(criterion, words)
             }
         };
         if let Some(reason) = reason {
@@ -384,8 +387,7 @@ fn criterion_reason(criterion: &str, w: &Words) -> Option<Reason> {
     {
         return Some(Reason::OpenEnded { phrase });
     }
-    let observable = w.words.iter().any(|x| is_observable(x));
-    if !observable && w.find(List::Generic).is_some() {
+    if !w.has_observable() && w.find(List::Generic).is_some() {
         return Some(Reason::NoOutcome);
     }
     if !w.has_number()
@@ -413,83 +415,113 @@ const LITERAL: &str = "\u{e000}";
 /// (code spans, double-quoted text) set aside.
 struct Words {
     prose: String,
-    /// The words and, where a literal was, [`LITERAL`].
-    tokens: Vec<String>,
-    /// The words alone.
-    words: Vec<String>,
-    /// The words, sorted and deduplicated (a phrase whose first word is
-    /// not here is ruled out with one binary search).
-    sorted: Vec<String>,
+    /// The words in lower case, one after the other.
+    text: String,
+    /// The words (without the marks of the literals).
+    words: Vec<Word>,
+    /// Where the literals were: for each [`LITERAL`] mark among the
+    /// words, how many words came before it.
+    marks: Vec<usize>,
     literals: Vec<String>,
-    /// The phrase lists some phrase of which starts with one of the words
-    /// (a [`List::bit`] each).
-    lists: u8,
+    /// For each [`List`], the index of the first of its phrases (in the
+    /// list's order) that the words hold.
+    first: [Option<usize>; List::ALL.len()],
+}
+
+/// One of a criterion's [`Words`].
+struct Word {
+    /// Where it is in [`Words::text`].
+    span: std::ops::Range<usize>,
+    /// Its entry in the [`lexicon`], if it has one.
+    entry: Option<&'static Entry>,
 }
 
 impl Words {
     fn of(text: &str) -> Words {
         let (prose, literals) = strip_literals(text);
-        let tokens = words(&prose);
-        let words: Vec<String> = tokens.iter().filter(|t| *t != LITERAL).cloned().collect();
-        let mut sorted = words.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let index = first_words();
-        let lists = words
-            .iter()
-            .filter_map(|w| index.get(w.as_str()))
-            .fold(0, |all, bits| all | bits);
-        Words {
-            prose,
-            tokens,
-            words,
-            sorted,
-            literals,
-            lists,
+        let lexicon = lexicon();
+        let mut lower = String::with_capacity(prose.len());
+        let mut words = Vec::new();
+        let mut marks = Vec::new();
+        for token in tokens(&prose) {
+            if token == LITERAL {
+                marks.push(words.len());
+                continue;
+            }
+            let start = lower.len();
+            push_lowercase(&mut lower, token);
+            words.push(Word {
+                span: start..lower.len(),
+                entry: lexicon.get(&lower[start..]),
+            });
         }
+        let mut out = Words {
+            prose,
+            text: lower,
+            words,
+            marks,
+            literals,
+            first: [None; List::ALL.len()],
+        };
+        out.first = first_phrases(&out);
+        out
+    }
+
+    /// The `i`th word.
+    fn word(&self, i: usize) -> &str {
+        &self.text[self.words[i].span.clone()]
+    }
+
+    /// The words, in order.
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.words.iter().map(|w| &self.text[w.span.clone()])
+    }
+
+    /// The words' entries in the [`lexicon`], in order.
+    fn entries(&self) -> impl Iterator<Item = &'static Entry> {
+        self.words.iter().filter_map(|w| w.entry)
     }
 
     /// The first phrase of `list`, in the list's order, that the words
     /// hold.
     fn find(&self, list: List) -> Option<&'static str> {
-        if self.lists & list.bit() == 0 {
-            return None;
-        }
-        list.phrases().iter().copied().find(|p| self.has_phrase(p))
+        self.first[list as usize].map(|i| list.phrases()[i])
     }
 
     fn has_literal(&self) -> bool {
         !self.literals.is_empty()
     }
 
+    /// Whether a word is one of [`OBSERVABLE`].
+    fn has_observable(&self) -> bool {
+        self.entries().any(|e| e.observable)
+    }
+
     /// A number in the prose: digits (`20`, `1,000`, `50%`, `200ms`) or a
     /// number word.
     fn has_number(&self) -> bool {
-        self.words.iter().any(|w| {
-            w.starts_with(|c: char| c.is_ascii_digit()) || NUMBER_WORDS.contains(&w.as_str())
-        })
+        self.iter()
+            .any(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+            || self.entries().any(|e| e.number)
     }
 
     /// An observable verb followed by a literal: "prints `error: x`".
     fn states_exact_result(&self) -> bool {
-        self.tokens
+        self.words
             .iter()
-            .position(|t| is_observable(t))
-            .is_some_and(|at| self.tokens[at..].iter().any(|t| t == LITERAL))
+            .position(|w| w.entry.is_some_and(|e| e.observable))
+            .is_some_and(|at| self.marks.iter().any(|&mark| mark > at))
     }
 
     /// The activity a criterion starts with, if any ("investigate",
     /// "look into").
     fn activity(&self) -> Option<String> {
-        let at = self
-            .words
-            .iter()
-            .position(|x| !LEAD_INS.contains(&x.as_str()))?;
-        let first = &self.words[at];
-        let next = self.words.get(at + 1);
+        let at = self.iter().position(|x| !LEAD_INS.contains(&x))?;
+        let first = self.word(at);
+        let next = (at + 1 < self.words.len()).then(|| self.word(at + 1));
         ACTIVITIES
             .iter()
-            .find(|(v, n)| first == v && (n.is_empty() || next.is_some_and(|x| x == n)))
+            .find(|(v, n)| first == *v && (n.is_empty() || next == Some(n)))
             .map(|(v, n)| {
                 if n.is_empty() {
                     v.to_string()
@@ -499,48 +531,68 @@ impl Words {
             })
     }
 
-    /// Whether the words hold `phrase` (one or more words) in a row.
-    fn has_phrase(&self, phrase: &str) -> bool {
-        let (first, rest) = phrase.split_once(' ').unwrap_or((phrase, ""));
-        if self
-            .sorted
-            .binary_search_by(|w| w.as_str().cmp(first))
-            .is_err()
-        {
-            return false;
-        }
-        if rest.is_empty() {
-            return true;
-        }
-        let n = phrase.split(' ').count();
-        self.words
-            .windows(n)
-            .any(|win| win.iter().map(String::as_str).eq(phrase.split(' ')))
+    /// Whether the words from the `at`th on start with `phrase` (one or
+    /// more words).
+    fn holds_at(&self, at: usize, phrase: &str) -> bool {
+        let mut rest = self.iter().skip(at);
+        phrase.split(' ').all(|p| rest.next() == Some(p))
     }
 
     /// What identifies the criterion for duplicate detection: its content
-    /// words, lightly stemmed, in any order, and its literals.
-    fn signature(&self) -> BTreeSet<String> {
-        let mut set: BTreeSet<String> = self
-            .words
+    /// words, lightly stemmed, in any order, and its literals (sorted and
+    /// deduplicated: a set).
+    fn signature(&self) -> Vec<Cow<'_, str>> {
+        let mut key: Vec<Cow<str>> = self
             .iter()
-            .filter(|w| !STOP_WORDS.contains(&w.as_str()))
-            .map(|w| stem(w))
+            .zip(&self.words)
+            .filter(|(_, w)| !w.entry.is_some_and(|e| e.stop))
+            .map(|(w, _)| Cow::Borrowed(stem(w)))
+            .chain(
+                self.literals
+                    .iter()
+                    .map(|l| Cow::Owned(format!("`{}`", l.to_lowercase()))),
+            )
             .collect();
-        set.extend(
-            self.literals
-                .iter()
-                .map(|l| format!("`{}`", l.to_lowercase())),
-        );
-        set
+        key.sort_unstable();
+        key.dedup();
+        key
     }
 }
 
-fn stem(word: &str) -> String {
-    if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
-        word[..word.len() - 1].to_string()
+/// For each [`List`], the index of the first of its phrases (in the
+/// list's order) that `words` hold in a row. Only the phrases starting
+/// with one of the words (their entries in the [`lexicon`]) are tried.
+fn first_phrases(words: &Words) -> [Option<usize>; List::ALL.len()] {
+    let mut first = [None; List::ALL.len()];
+    for (at, word) in words.words.iter().enumerate() {
+        let starts = word.entry.map_or(&[][..], |e| e.starts.as_slice());
+        for &(list, i) in starts {
+            let found = &mut first[list as usize];
+            if found.is_none_or(|j| i < j) && words.holds_at(at, list.phrases()[i]) {
+                *found = Some(i);
+            }
+        }
+    }
+    first
+}
+
+/// Appends `word` in lower case, as [`str::to_lowercase`] writes it.
+fn push_lowercase(out: &mut String, word: &str) {
+    if word.is_ascii() {
+        out.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else if word.contains('Σ') {
+        // Its lower case depends on where in the word it is.
+        out.push_str(&word.to_lowercase());
     } else {
-        word.to_string()
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+}
+
+fn stem(word: &str) -> &str {
+    if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
+        &word[..word.len() - 1]
+    } else {
+        word
     }
 }
 
@@ -551,7 +603,7 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
     let mut literals = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        let close: Option<&str> = match c {
+        let close: Option<char> = match c {
             '`' => {
                 // A run of backticks closes with the same run.
                 let mut run = 1;
@@ -572,8 +624,8 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
                 }
                 None
             }
-            '"' => Some("\""),
-            '“' => Some("”"),
+            '"' => Some('"'),
+            '“' => Some('”'),
             _ => None,
         };
         if let Some(close) = close {
@@ -581,7 +633,7 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
             if let Some(end) = text[start..].find(close) {
                 literals.push(text[start..start + end].to_string());
                 prose.push_str(" \u{e000} ");
-                let stop = start + end + close.len();
+                let stop = start + end + close.len_utf8();
                 while chars.peek().is_some_and(|(j, _)| *j < stop) {
                     chars.next();
                 }
@@ -596,11 +648,14 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
 /// Lower-case words (letters, digits, and `-`, `'`, `.`, `%` inside a
 /// word) and literal marks.
 fn words(text: &str) -> Vec<String> {
+    tokens(text).map(str::to_lowercase).collect()
+}
+
+/// The words of `text` (see [`words`]), as they are written.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '-' | '\'' | '.' | '%' | '\u{e000}')))
         .map(|w| w.trim_matches(|c: char| c == '-' || c == '\'' || c == '.'))
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
 }
 
 /// Words that may come before the verb of a criterion.
@@ -680,28 +735,70 @@ impl List {
             List::Performance => PERFORMANCE,
         }
     }
+}
 
-    /// The list's bit in [`Words::lists`] and [`first_words`].
-    fn bit(self) -> u8 {
-        1 << self as u8
+/// What the lint knows about a word (see [`lexicon`]).
+#[derive(Default)]
+struct Entry {
+    /// One of [`STOP_WORDS`].
+    stop: bool,
+    /// One of [`OBSERVABLE`].
+    observable: bool,
+    /// One of [`NUMBER_WORDS`].
+    number: bool,
+    /// The phrases that start with it: their [`List`] and index there.
+    starts: Vec<(List, usize)>,
+}
+
+/// Every word of the lint's lists, built once: a criterion's words are
+/// looked up here once each, instead of in every list.
+fn lexicon() -> &'static FastMap<&'static str, Entry> {
+    static LEXICON: OnceLock<FastMap<&'static str, Entry>> = OnceLock::new();
+    LEXICON.get_or_init(|| {
+        let mut lexicon: FastMap<&'static str, Entry> = FastMap::default();
+        for &word in STOP_WORDS {
+            lexicon.entry(word).or_default().stop = true;
+        }
+        for &word in OBSERVABLE {
+            lexicon.entry(word).or_default().observable = true;
+        }
+        for &word in NUMBER_WORDS {
+            lexicon.entry(word).or_default().number = true;
+        }
+        for list in List::ALL {
+            for (i, &phrase) in list.phrases().iter().enumerate() {
+                let first = phrase.split(' ').next().unwrap_or(phrase);
+                lexicon.entry(first).or_default().starts.push((list, i));
+            }
+        }
+        lexicon
+    })
+}
+
+/// A hash map with [`Fnv`] hashing.
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// FNV-1a, a hash much faster than the standard one for the lint's short
+/// keys: words, and the signatures of one ticket's criteria (nothing
+/// anyone could flood the lint with).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
     }
 }
 
-/// Every word that starts a phrase of some [`List`], with the bits of the
-/// lists it starts one in (built once: a criterion with none of these
-/// words is ruled out of every list in one look-up per word).
-fn first_words() -> &'static HashMap<&'static str, u8> {
-    static INDEX: OnceLock<HashMap<&'static str, u8>> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        let mut index = HashMap::new();
-        for list in List::ALL {
-            for phrase in list.phrases() {
-                let first = phrase.split(' ').next().unwrap_or(phrase);
-                *index.entry(first).or_insert(0) |= list.bit();
-            }
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
-        index
-    })
+    }
 }
 
 /// Placeholders.
@@ -754,15 +851,6 @@ const OPEN_ENDED: &[&str] = &[
     "not limited to",
     "and the like",
 ];
-
-/// Whether `word` is one of [`OBSERVABLE`] (a set built once: the list is
-/// long and every word of every criterion is looked up).
-fn is_observable(word: &str) -> bool {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
-        std::sync::OnceLock::new();
-    SET.get_or_init(|| OBSERVABLE.iter().copied().collect())
-        .contains(word)
-}
 
 /// Verbs that name something a test or a person can observe.
 const OBSERVABLE: &[&str] = &[
