@@ -755,7 +755,10 @@ struct Entry {
 fn lexicon() -> &'static FastMap<&'static str, Entry> {
     static LEXICON: OnceLock<FastMap<&'static str, Entry>> = OnceLock::new();
     LEXICON.get_or_init(|| {
-        let mut lexicon: FastMap<&'static str, Entry> = FastMap::default();
+        let words = STOP_WORDS.len() + OBSERVABLE.len() + NUMBER_WORDS.len();
+        let phrases: usize = List::ALL.iter().map(|l| l.phrases().len()).sum();
+        let mut lexicon: FastMap<&'static str, Entry> =
+            FastMap::with_capacity_and_hasher(words + phrases, Default::default());
         for &word in STOP_WORDS {
             lexicon.entry(word).or_default().stop = true;
         }
