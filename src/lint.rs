@@ -22,9 +22,7 @@
 //! findings unless `--force`; `csm draft-ticket` feeds them back to Codex.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -778,31 +776,10 @@ fn lexicon() -> &'static FastMap<&'static str, Entry> {
     })
 }
 
-/// A hash map with [`Fnv`] hashing.
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-
-/// FNV-1a, a hash much faster than the standard one for the lint's short
-/// keys: words, and the signatures of one ticket's criteria (nothing
-/// anyone could flood the lint with).
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
+/// A hash map with rustc's Fx hash, much faster than the standard one
+/// for the lint's short keys: words, and the signatures of one ticket's
+/// criteria (nothing anyone could flood the lint with).
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Placeholders.
 const UNFINISHED: &[&str] = &[
