@@ -6,6 +6,7 @@
 //! `csm ticket show KEY` on the same local ticket (goal: ≤ 1.1×, the lint
 //! adds nothing a person notices).
 //!
+//! The two processes run in turn, so load from elsewhere hits both alike.
 //! Run with `cargo bench --bench lint`; figures go to BENCHMARKS.md.
 
 mod common;
@@ -13,7 +14,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{csm, measure, report, verdict};
+use common::{csm, measure, measure_alternating, report, verdict};
 
 use csm::tracker::local::LocalTracker;
 use csm::tracker::{NewTicket, Tracker};
@@ -82,8 +83,14 @@ fn main() {
         assert_eq!(status.success(), ok, "{args:?}");
     };
     run(&["ticket", "show", "CSM-1"], true);
-    let show = measure(RUNS, || run(&["ticket", "show", "CSM-1"], true));
-    let lint_cli = measure(RUNS, || run(&["lint", "CSM-1"], false));
+    let [show, lint_cli] = measure_alternating(
+        RUNS,
+        &mut [&mut || run(&["ticket", "show", "CSM-1"], true), &mut || {
+            run(&["lint", "CSM-1"], false)
+        }],
+    )[..] else {
+        unreachable!("two cases")
+    };
     report("csm ticket show CSM-1 (baseline)", show, show);
     report("csm lint CSM-1", lint_cli, show);
 

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{csm, measure, report, verdict};
+use common::{csm, measure_alternating, report, verdict};
 
 use csm::store::{NewSession, Store};
 use csm::tracker::local::LocalTracker;
@@ -48,9 +48,16 @@ fn main() {
     // Warm the ticket cache and the file system cache.
     run(&["list"]);
 
-    let baseline = measure(RUNS, || run(&["--version"]));
-    let list = measure(RUNS, || run(&["list"]));
-    let json = measure(RUNS, || run(&["list", "--json"]));
+    let [baseline, list, json] = measure_alternating(
+        RUNS,
+        &mut [
+            &mut || run(&["--version"]),
+            &mut || run(&["list"]),
+            &mut || run(&["list", "--json"]),
+        ],
+    )[..] else {
+        unreachable!("three cases")
+    };
     report("csm --version (baseline)", baseline, baseline);
     report("csm list, 1,000 sessions", list, baseline);
     report("csm list --json, 1,000 sessions", json, baseline);

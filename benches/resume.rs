@@ -10,7 +10,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{csm, fake_codex, measure, report, run, verdict};
+use common::{csm, fake_codex, measure_alternating, report, run, verdict};
 use csm::store::{NewSession, Store};
 use csm::tracker::local::LocalTracker;
 use csm::tracker::{NewTicket, Tracker};
@@ -55,13 +55,13 @@ fn main() {
     )
     .expect("rollout");
 
-    let resume = || {
+    let mut resume = || {
         let mut cmd = csm(&home, root.path(), &["resume", key.as_str()]);
         cmd.env("CSM_CODEX_BIN", &codex)
             .env("OPENAI_API_KEY", "sk-bench");
         run(cmd)
     };
-    let direct = || {
+    let mut direct = || {
         let mut cmd = Command::new(&codex);
         cmd.args(["resume", ID, "-c", "model_reasoning_effort=\"high\""])
             .current_dir(&repo)
@@ -71,8 +71,10 @@ fn main() {
         run(cmd)
     };
     resume();
-    let baseline = measure(RUNS, direct);
-    let through_csm = measure(RUNS, resume);
+    let [baseline, through_csm] = measure_alternating(RUNS, &mut [&mut direct, &mut resume])[..]
+    else {
+        unreachable!("two cases")
+    };
     report("codex resume directly (baseline)", baseline, baseline);
     report("csm resume KEY", through_csm, baseline);
     let over = through_csm.0.saturating_sub(baseline.0);

@@ -21,8 +21,9 @@
 //! output counts as a measurable target. `csm start` refuses a ticket with
 //! findings unless `--force`; `csm draft-ticket` feeds them back to Codex.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -256,19 +257,22 @@ pub fn lint(summary: &str, criteria: &[String]) -> Verdict {
         });
         return Verdict { findings };
     }
-    let mut seen: Vec<(BTreeSet<String>, usize)> = Vec::new();
-    for (i, criterion) in criteria.iter().enumerate() {
-        let words = Words::of(criterion);
+    let all: Vec<Words> = criteria.iter().map(|c| Words::of(c)).collect();
+    // Each signature with the first criterion that had it.
+    let mut seen: FastMap<Vec<Cow<str>>, usize> =
+        FastMap::with_capacity_and_hasher(criteria.len(), Default::default());
+    for (i, (criterion, words)) in criteria.iter().zip(&all).enumerate() {
         let key = words.signature();
-        let duplicate = seen
-            .iter()
-            .find(|(k, _)| !key.is_empty() && *k == key)
-            .map(|(_, of)| *of);
+        let duplicate = if key.is_empty() {
+            None
+        } else {
+            seen.get(&key).copied()
+        };
         let reason = match duplicate {
             Some(of) => Some(Reason::Duplicate { of }),
             None => {
-                seen.push((key, i));
-                criterion_reason(criterion, &words)
+                seen.entry(key).or_insert(i);
+                criterion_reason(criterion, words)
             }
         };
         if let Some(reason) = reason {
@@ -353,9 +357,8 @@ fn criterion_reason(criterion: &str, w: &Words) -> Option<Reason> {
     if text.is_empty() {
         return Some(Reason::Empty);
     }
-    if let Some(marker) = UNFINISHED
-        .iter()
-        .find(|m| w.has_phrase(m))
+    if let Some(marker) = w
+        .find(List::Unfinished)
         .map(|m| m.to_uppercase())
         .or_else(|| text.contains("???").then(|| "???".to_string()))
     {
@@ -370,33 +373,31 @@ fn criterion_reason(criterion: &str, w: &Words) -> Option<Reason> {
     if w.words.len() < 2 && !w.has_literal() {
         return Some(Reason::NoOutcome);
     }
-    if let Some(phrase) = LOOPHOLES.iter().find(|p| w.has_phrase(p)) {
+    if let Some(phrase) = w.find(List::Loopholes) {
         return Some(Reason::Loophole {
             phrase: phrase.to_string(),
         });
     }
-    if let Some(phrase) = OPEN_ENDED
-        .iter()
-        .find(|p| w.has_phrase(p))
-        .map(|p| if *p == "etc" { "etc." } else { p }.to_string())
+    if let Some(phrase) = w
+        .find(List::OpenEnded)
+        .map(|p| if p == "etc" { "etc." } else { p }.to_string())
         .or_else(|| (w.prose.contains("...") || w.prose.contains('…')).then(|| "…".to_string()))
     {
         return Some(Reason::OpenEnded { phrase });
     }
-    let observable = w.words.iter().any(|x| is_observable(x));
-    if !observable && GENERIC.iter().any(|p| w.has_phrase(p)) {
+    if !w.has_observable() && w.find(List::Generic).is_some() {
         return Some(Reason::NoOutcome);
     }
     if !w.has_number()
         && !w.states_exact_result()
-        && let Some(term) = QUALITY.iter().find(|p| w.has_phrase(p))
+        && let Some(term) = w.find(List::Quality)
     {
         return Some(Reason::Vague {
             term: term.to_string(),
         });
     }
     if !w.has_number()
-        && let Some(term) = PERFORMANCE.iter().find(|p| w.has_phrase(p))
+        && let Some(term) = w.find(List::Performance)
     {
         return Some(Reason::Vague {
             term: term.to_string(),
@@ -412,65 +413,113 @@ const LITERAL: &str = "\u{e000}";
 /// (code spans, double-quoted text) set aside.
 struct Words {
     prose: String,
-    /// The words and, where a literal was, [`LITERAL`].
-    tokens: Vec<String>,
-    /// The words alone.
-    words: Vec<String>,
-    /// The words, sorted and deduplicated (a phrase whose first word is
-    /// not here is ruled out with one binary search).
-    sorted: Vec<String>,
+    /// The words in lower case, one after the other.
+    text: String,
+    /// The words (without the marks of the literals).
+    words: Vec<Word>,
+    /// Where the literals were: for each [`LITERAL`] mark among the
+    /// words, how many words came before it.
+    marks: Vec<usize>,
     literals: Vec<String>,
+    /// For each [`List`], the index of the first of its phrases (in the
+    /// list's order) that the words hold.
+    first: [Option<usize>; List::ALL.len()],
+}
+
+/// One of a criterion's [`Words`].
+struct Word {
+    /// Where it is in [`Words::text`].
+    span: std::ops::Range<usize>,
+    /// Its entry in the [`lexicon`], if it has one.
+    entry: Option<&'static Entry>,
 }
 
 impl Words {
     fn of(text: &str) -> Words {
         let (prose, literals) = strip_literals(text);
-        let tokens = words(&prose);
-        let words: Vec<String> = tokens.iter().filter(|t| *t != LITERAL).cloned().collect();
-        let mut sorted = words.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        Words {
-            prose,
-            tokens,
-            words,
-            sorted,
-            literals,
+        let lexicon = lexicon();
+        let mut lower = String::with_capacity(prose.len());
+        let mut words = Vec::new();
+        let mut marks = Vec::new();
+        for token in tokens(&prose) {
+            if token == LITERAL {
+                marks.push(words.len());
+                continue;
+            }
+            let start = lower.len();
+            push_lowercase(&mut lower, token);
+            words.push(Word {
+                span: start..lower.len(),
+                entry: lexicon.get(&lower[start..]),
+            });
         }
+        let mut out = Words {
+            prose,
+            text: lower,
+            words,
+            marks,
+            literals,
+            first: [None; List::ALL.len()],
+        };
+        out.first = first_phrases(&out);
+        out
+    }
+
+    /// The `i`th word.
+    fn word(&self, i: usize) -> &str {
+        &self.text[self.words[i].span.clone()]
+    }
+
+    /// The words, in order.
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.words.iter().map(|w| &self.text[w.span.clone()])
+    }
+
+    /// The words' entries in the [`lexicon`], in order.
+    fn entries(&self) -> impl Iterator<Item = &'static Entry> {
+        self.words.iter().filter_map(|w| w.entry)
+    }
+
+    /// The first phrase of `list`, in the list's order, that the words
+    /// hold.
+    fn find(&self, list: List) -> Option<&'static str> {
+        self.first[list as usize].map(|i| list.phrases()[i])
     }
 
     fn has_literal(&self) -> bool {
         !self.literals.is_empty()
     }
 
+    /// Whether a word is one of [`OBSERVABLE`].
+    fn has_observable(&self) -> bool {
+        self.entries().any(|e| e.observable)
+    }
+
     /// A number in the prose: digits (`20`, `1,000`, `50%`, `200ms`) or a
     /// number word.
     fn has_number(&self) -> bool {
-        self.words.iter().any(|w| {
-            w.starts_with(|c: char| c.is_ascii_digit()) || NUMBER_WORDS.contains(&w.as_str())
-        })
+        self.iter()
+            .any(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+            || self.entries().any(|e| e.number)
     }
 
     /// An observable verb followed by a literal: "prints `error: x`".
     fn states_exact_result(&self) -> bool {
-        self.tokens
+        self.words
             .iter()
-            .position(|t| is_observable(t))
-            .is_some_and(|at| self.tokens[at..].iter().any(|t| t == LITERAL))
+            .position(|w| w.entry.is_some_and(|e| e.observable))
+            .is_some_and(|at| self.marks.iter().any(|&mark| mark > at))
     }
 
     /// The activity a criterion starts with, if any ("investigate",
     /// "look into").
     fn activity(&self) -> Option<String> {
-        let at = self
-            .words
-            .iter()
-            .position(|x| !LEAD_INS.contains(&x.as_str()))?;
-        let first = &self.words[at];
-        let next = self.words.get(at + 1);
+        let at = self.iter().position(|x| !LEAD_INS.contains(&x))?;
+        let first = self.word(at);
+        let next = (at + 1 < self.words.len()).then(|| self.word(at + 1));
         ACTIVITIES
             .iter()
-            .find(|(v, n)| first == v && (n.is_empty() || next.is_some_and(|x| x == n)))
+            .find(|(v, n)| first == *v && (n.is_empty() || next == Some(n)))
             .map(|(v, n)| {
                 if n.is_empty() {
                     v.to_string()
@@ -480,48 +529,68 @@ impl Words {
             })
     }
 
-    /// Whether the words hold `phrase` (one or more words) in a row.
-    fn has_phrase(&self, phrase: &str) -> bool {
-        let (first, rest) = phrase.split_once(' ').unwrap_or((phrase, ""));
-        if self
-            .sorted
-            .binary_search_by(|w| w.as_str().cmp(first))
-            .is_err()
-        {
-            return false;
-        }
-        if rest.is_empty() {
-            return true;
-        }
-        let n = phrase.split(' ').count();
-        self.words
-            .windows(n)
-            .any(|win| win.iter().map(String::as_str).eq(phrase.split(' ')))
+    /// Whether the words from the `at`th on start with `phrase` (one or
+    /// more words).
+    fn holds_at(&self, at: usize, phrase: &str) -> bool {
+        let mut rest = self.iter().skip(at);
+        phrase.split(' ').all(|p| rest.next() == Some(p))
     }
 
     /// What identifies the criterion for duplicate detection: its content
-    /// words, lightly stemmed, in any order, and its literals.
-    fn signature(&self) -> BTreeSet<String> {
-        let mut set: BTreeSet<String> = self
-            .words
+    /// words, lightly stemmed, in any order, and its literals (sorted and
+    /// deduplicated: a set).
+    fn signature(&self) -> Vec<Cow<'_, str>> {
+        let mut key: Vec<Cow<str>> = self
             .iter()
-            .filter(|w| !STOP_WORDS.contains(&w.as_str()))
-            .map(|w| stem(w))
+            .zip(&self.words)
+            .filter(|(_, w)| !w.entry.is_some_and(|e| e.stop))
+            .map(|(w, _)| Cow::Borrowed(stem(w)))
+            .chain(
+                self.literals
+                    .iter()
+                    .map(|l| Cow::Owned(format!("`{}`", l.to_lowercase()))),
+            )
             .collect();
-        set.extend(
-            self.literals
-                .iter()
-                .map(|l| format!("`{}`", l.to_lowercase())),
-        );
-        set
+        key.sort_unstable();
+        key.dedup();
+        key
     }
 }
 
-fn stem(word: &str) -> String {
-    if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
-        word[..word.len() - 1].to_string()
+/// For each [`List`], the index of the first of its phrases (in the
+/// list's order) that `words` hold in a row. Only the phrases starting
+/// with one of the words (their entries in the [`lexicon`]) are tried.
+fn first_phrases(words: &Words) -> [Option<usize>; List::ALL.len()] {
+    let mut first = [None; List::ALL.len()];
+    for (at, word) in words.words.iter().enumerate() {
+        let starts = word.entry.map_or(&[][..], |e| e.starts.as_slice());
+        for &(list, i) in starts {
+            let found = &mut first[list as usize];
+            if found.is_none_or(|j| i < j) && words.holds_at(at, list.phrases()[i]) {
+                *found = Some(i);
+            }
+        }
+    }
+    first
+}
+
+/// Appends `word` in lower case, as [`str::to_lowercase`] writes it.
+fn push_lowercase(out: &mut String, word: &str) {
+    if word.is_ascii() {
+        out.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else if word.contains('Σ') {
+        // Its lower case depends on where in the word it is.
+        out.push_str(&word.to_lowercase());
     } else {
-        word.to_string()
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+}
+
+fn stem(word: &str) -> &str {
+    if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
+        &word[..word.len() - 1]
+    } else {
+        word
     }
 }
 
@@ -532,7 +601,7 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
     let mut literals = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        let close: Option<&str> = match c {
+        let close: Option<char> = match c {
             '`' => {
                 // A run of backticks closes with the same run.
                 let mut run = 1;
@@ -553,8 +622,8 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
                 }
                 None
             }
-            '"' => Some("\""),
-            '“' => Some("”"),
+            '"' => Some('"'),
+            '“' => Some('”'),
             _ => None,
         };
         if let Some(close) = close {
@@ -562,7 +631,7 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
             if let Some(end) = text[start..].find(close) {
                 literals.push(text[start..start + end].to_string());
                 prose.push_str(" \u{e000} ");
-                let stop = start + end + close.len();
+                let stop = start + end + close.len_utf8();
                 while chars.peek().is_some_and(|(j, _)| *j < stop) {
                     chars.next();
                 }
@@ -577,11 +646,14 @@ fn strip_literals(text: &str) -> (String, Vec<String>) {
 /// Lower-case words (letters, digits, and `-`, `'`, `.`, `%` inside a
 /// word) and literal marks.
 fn words(text: &str) -> Vec<String> {
+    tokens(text).map(str::to_lowercase).collect()
+}
+
+/// The words of `text` (see [`words`]), as they are written.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '-' | '\'' | '.' | '%' | '\u{e000}')))
         .map(|w| w.trim_matches(|c: char| c == '-' || c == '\'' || c == '.'))
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
 }
 
 /// Words that may come before the verb of a criterion.
@@ -629,6 +701,85 @@ const ACTIVITIES: &[(&str, &str)] = &[
     ("work", "on"),
     ("figure", "out"),
 ];
+
+/// The lists of phrases a criterion is checked against.
+#[derive(Clone, Copy)]
+enum List {
+    Unfinished,
+    Loopholes,
+    OpenEnded,
+    Generic,
+    Quality,
+    Performance,
+}
+
+impl List {
+    const ALL: [List; 6] = [
+        List::Unfinished,
+        List::Loopholes,
+        List::OpenEnded,
+        List::Generic,
+        List::Quality,
+        List::Performance,
+    ];
+
+    fn phrases(self) -> &'static [&'static str] {
+        match self {
+            List::Unfinished => UNFINISHED,
+            List::Loopholes => LOOPHOLES,
+            List::OpenEnded => OPEN_ENDED,
+            List::Generic => GENERIC,
+            List::Quality => QUALITY,
+            List::Performance => PERFORMANCE,
+        }
+    }
+}
+
+/// What the lint knows about a word (see [`lexicon`]).
+#[derive(Default)]
+struct Entry {
+    /// One of [`STOP_WORDS`].
+    stop: bool,
+    /// One of [`OBSERVABLE`].
+    observable: bool,
+    /// One of [`NUMBER_WORDS`].
+    number: bool,
+    /// The phrases that start with it: their [`List`] and index there.
+    starts: Vec<(List, usize)>,
+}
+
+/// Every word of the lint's lists, built once: a criterion's words are
+/// looked up here once each, instead of in every list.
+fn lexicon() -> &'static FastMap<&'static str, Entry> {
+    static LEXICON: OnceLock<FastMap<&'static str, Entry>> = OnceLock::new();
+    LEXICON.get_or_init(|| {
+        let words = STOP_WORDS.len() + OBSERVABLE.len() + NUMBER_WORDS.len();
+        let phrases: usize = List::ALL.iter().map(|l| l.phrases().len()).sum();
+        let mut lexicon: FastMap<&'static str, Entry> =
+            FastMap::with_capacity_and_hasher(words + phrases, Default::default());
+        for &word in STOP_WORDS {
+            lexicon.entry(word).or_default().stop = true;
+        }
+        for &word in OBSERVABLE {
+            lexicon.entry(word).or_default().observable = true;
+        }
+        for &word in NUMBER_WORDS {
+            lexicon.entry(word).or_default().number = true;
+        }
+        for list in List::ALL {
+            for (i, &phrase) in list.phrases().iter().enumerate() {
+                let first = phrase.split(' ').next().unwrap_or(phrase);
+                lexicon.entry(first).or_default().starts.push((list, i));
+            }
+        }
+        lexicon
+    })
+}
+
+/// A hash map with rustc's Fx hash, much faster than the standard one
+/// for the lint's short keys: words, and the signatures of one ticket's
+/// criteria (nothing anyone could flood the lint with).
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Placeholders.
 const UNFINISHED: &[&str] = &[
@@ -680,15 +831,6 @@ const OPEN_ENDED: &[&str] = &[
     "not limited to",
     "and the like",
 ];
-
-/// Whether `word` is one of [`OBSERVABLE`] (a set built once: the list is
-/// long and every word of every criterion is looked up).
-fn is_observable(word: &str) -> bool {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
-        std::sync::OnceLock::new();
-    SET.get_or_init(|| OBSERVABLE.iter().copied().collect())
-        .contains(word)
-}
 
 /// Verbs that name something a test or a person can observe.
 const OBSERVABLE: &[&str] = &[

@@ -20,8 +20,18 @@ fn main() -> ExitCode {
 /// Prints the error and its hints on stderr, jj-style.
 fn report(err: &CommandError) {
     let output = csm::output::Output::detect(false);
-    eprintln!("{} {}", output.paint_stderr("error:", "1;31"), err.message);
+    // One write: stderr is unbuffered, so each piece of a format would be
+    // a write of its own.
+    let mut text = format!(
+        "{} {}\n",
+        output.paint_stderr("error:", "1;31"),
+        err.message
+    );
     for hint in &err.hints {
-        eprintln!("{} {hint}", output.paint_stderr("hint:", "1;36"));
+        text.push_str(&format!(
+            "{} {hint}\n",
+            output.paint_stderr("hint:", "1;36")
+        ));
     }
+    eprint!("{text}");
 }

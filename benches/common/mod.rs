@@ -63,6 +63,30 @@ pub fn measure(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
     (times[runs / 2], times[runs * 9 / 10])
 }
 
+/// Median and 90th percentile of each of `cases`, run in turn `runs`
+/// times over, so that a change in the machine's load lands on every case
+/// alike instead of skewing their ratio.
+pub fn measure_alternating(
+    runs: usize,
+    cases: &mut [&mut dyn FnMut()],
+) -> Vec<(Duration, Duration)> {
+    let mut times = vec![Vec::with_capacity(runs); cases.len()];
+    for _ in 0..runs {
+        for (case, times) in cases.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            case();
+            times.push(start.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            (t[runs / 2], t[runs * 9 / 10])
+        })
+        .collect()
+}
+
 /// One line of a report, with the ratio to a baseline from the same run.
 pub fn report(name: &str, (median, p90): (Duration, Duration), baseline: (Duration, Duration)) {
     println!(

@@ -54,10 +54,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             if n == 1 { "on" } else { "a" }
         );
     } else {
-        println!("{key}  {}", sanitize(&ticket.summary));
+        // One write, not one a line (stdout flushes at every newline).
+        let mut out = format!("{key}  {}\n", sanitize(&ticket.summary));
         for f in &verdict.findings {
-            println!("  - {}", sanitize(&f.describe(criteria)));
+            out.push_str(&format!("  - {}\n", sanitize(&f.describe(criteria))));
         }
+        print!("{out}");
     }
     if verdict.is_ready() {
         return Ok(());
