@@ -574,15 +574,13 @@ fn first_phrases(words: &Words) -> [Option<usize>; List::ALL.len()] {
     first
 }
 
-/// Appends `word` in lower case, as [`str::to_lowercase`] writes it.
+/// Appends `word` in lower case, as [`str::to_lowercase`] writes it
+/// (without allocating for the usual, ASCII word).
 fn push_lowercase(out: &mut String, word: &str) {
     if word.is_ascii() {
         out.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-    } else if word.contains('Σ') {
-        // Its lower case depends on where in the word it is.
-        out.push_str(&word.to_lowercase());
     } else {
-        out.extend(word.chars().flat_map(char::to_lowercase));
+        out.push_str(&word.to_lowercase());
     }
 }
 
