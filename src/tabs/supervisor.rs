@@ -6,8 +6,8 @@
 //! process as a session leader; the log backend starts it in a group of its
 //! own), and the command runs in that group, in the foreground of the
 //! tab's terminal, so Ctrl-C and `stop_tab` reach it as they would from a
-//! shell. The supervisor ignores those signals itself, so that it lives to
-//! record the exit. A hangup (the tab's window closed, its tmux server
+//! shell. The supervisor ignores those signals itself, from before the
+//! command starts, so that it lives to record the exit. A hangup (the tab's window closed, its tmux server
 //! gone) reaches only the supervisor, which leads the terminal's session:
 //! it passes it on to the command, which would otherwise run on unseen.
 //!
@@ -19,8 +19,10 @@
 //! then never says how it ended and the process stays a zombie.
 
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -61,6 +63,22 @@ pub fn run(s: &Supervise) -> i32 {
     {
         cmd.env_remove(var);
     }
+    // From before the command exists: a window closed (or Ctrl-C pressed)
+    // the moment the tab opened must not end the supervisor unrecorded.
+    // The command itself starts with the default dispositions.
+    ignore_stop_signals();
+    let hangups = Hangups::watch();
+    // SAFETY: the closure runs between fork and exec and only calls
+    // `signal`, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in STOP_SIGNALS {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    crate::crashpoint::pause("tabs-exec:spawning");
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -70,8 +88,9 @@ pub fn run(s: &Supervise) -> i32 {
             return 127;
         }
     };
-    ignore_stop_signals();
-    pass_on_hangups();
+    // `spawn` returns once the command has exec'd, so a hangup passed on
+    // from here reaches the command, not a copy of this process.
+    hangups.arm();
     let status = loop {
         match child.wait() {
             Ok(status) => break Some(status),
@@ -98,7 +117,7 @@ pub fn run(s: &Supervise) -> i32 {
 }
 
 /// What the group gets from the terminal or `stop_tab`; the supervisor
-/// ignores them while the command runs.
+/// ignores them from before the command starts until it has ended.
 const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGQUIT];
 
 fn ignore_stop_signals() {
@@ -112,25 +131,55 @@ fn ignore_stop_signals() {
 }
 
 /// Passes the first hangup on to the process group (the command and its
-/// children); the supervisor then gets its own hangup back, and lets it
-/// be.
-fn pass_on_hangups() {
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGHUP]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        let mut passed = false;
-        for _ in signals.forever() {
-            if !passed {
-                passed = true;
-                // SAFETY: sends SIGHUP to this process's group; no memory
-                // is touched.
-                unsafe {
-                    libc::kill(0, libc::SIGHUP);
-                }
+/// children) once the command runs; the supervisor then gets its own
+/// hangup back, and lets it be. A hangup that came before is passed on
+/// when armed.
+struct Hangups {
+    state: Arc<Mutex<HangupState>>,
+}
+
+#[derive(Default)]
+struct HangupState {
+    armed: bool,
+    seen: bool,
+    passed: bool,
+}
+
+impl HangupState {
+    /// Sends the hangup to the group if it is due and not yet sent.
+    fn pass_on_if_due(&mut self) {
+        if self.armed && self.seen && !self.passed {
+            self.passed = true;
+            // SAFETY: sends SIGHUP to this process's group; no memory is
+            // touched.
+            unsafe {
+                libc::kill(0, libc::SIGHUP);
             }
         }
-    });
+    }
+}
+
+impl Hangups {
+    fn watch() -> Hangups {
+        let state = Arc::new(Mutex::new(HangupState::default()));
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGHUP]) {
+            let state = Arc::clone(&state);
+            std::thread::spawn(move || {
+                for _ in signals.forever() {
+                    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                    state.seen = true;
+                    state.pass_on_if_due();
+                }
+            });
+        }
+        Hangups { state }
+    }
+
+    fn arm(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.armed = true;
+        state.pass_on_if_due();
+    }
 }
 
 /// A line on standard error, which may be a terminal that is gone.

@@ -595,6 +595,82 @@ fn the_supervisor_removes_secrets_passes_the_exit_code_on_and_records_it() {
     assert_eq!(rows[0]["exit"], json!({"code": 7, "signal": null}));
 }
 
+/// A tab's window closed the instant it opened: the hangup reaches the
+/// supervisor before it has started the command. The command must still
+/// end, and the exit be recorded, or the tab reads "running" for ever.
+#[test]
+fn a_hangup_before_the_command_starts_ends_it_and_is_recorded() {
+    use std::os::unix::process::CommandExt;
+
+    let env = TestEnv::new();
+    let id = session(&env, json!({"tabs": "on"}));
+    let store = Store::open(&env.store_file()).unwrap();
+    let argv = ["sleep", "300"];
+    let req = store
+        .add_event(
+            id,
+            "tab-requested",
+            &json!({"argv": argv, "name": "t", "cwd": env.work(), "placement": {"backend": "log"}}),
+        )
+        .unwrap();
+    store
+        .add_event(id, "tab-approved", &json!({"request": req, "by": "test"}))
+        .unwrap();
+    store
+        .add_event(id, "tab-started", &json!({"request": req, "pid": 1}))
+        .unwrap();
+    let paused = env.root().join("paused");
+    let store_file = env.store_file();
+    let tab = req.to_string();
+    let mut cmd = env.command(&[
+        "tabs",
+        "exec",
+        "--store",
+        store_file.to_str().unwrap(),
+        "--tab",
+        &tab,
+        "--",
+        "sleep",
+        "300",
+    ]);
+    // A group of its own, as in a tab: the supervisor signals its group.
+    cmd.process_group(0)
+        .env(csm::crashpoint::PAUSE_VAR, "tabs-exec:spawning")
+        .env(csm::crashpoint::PAUSE_FILE_VAR, &paused);
+    let mut supervisor = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !paused.exists() {
+        assert!(Instant::now() < deadline, "the supervisor never paused");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: a signal to the process this test spawned.
+    unsafe {
+        libc::kill(supervisor.id() as libc::pid_t, libc::SIGHUP);
+    }
+    std::fs::remove_file(&paused).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = supervisor.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: ends the group this test spawned.
+            unsafe {
+                libc::kill(-(supervisor.id() as libc::pid_t), libc::SIGKILL);
+            }
+            panic!("the command outlived the hangup");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGHUP), "{status:?}");
+    let rows: Value = serde_json::from_str(&env.run(&["tabs", "--json"]).ok().stdout).unwrap();
+    assert_eq!(
+        rows[0]["exit"],
+        json!({"code": null, "signal": libc::SIGHUP}),
+        "{rows}"
+    );
+}
+
 /// A stand-in `codex` that records its arguments, one per line.
 fn fake_codex(env: &mut TestEnv) -> PathBuf {
     let codex = env.root().join("bin/codex");
