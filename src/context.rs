@@ -80,7 +80,7 @@ impl Context {
         let config = &self.config()?.config;
         match config.tracker.kind {
             TrackerChoice::Local => {
-                let root = paths::repo_root(&self.cwd);
+                let root = paths::tickets_root(&self.cwd);
                 Ok(Box::new(LocalTracker::new(
                     &root,
                     config.local.prefix.clone(),

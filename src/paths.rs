@@ -104,9 +104,71 @@ pub fn repo_root(start: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// Where the local tracker of the repository holding `start` lives: its
+/// [`repo_root`], but in the main working tree when `start` is inside a
+/// linked git worktree (`csm start --worktree`). A worktree's own copy of
+/// `.csm/tickets` is whatever its branch had when it was made; every
+/// worktree must read and write the one set of tickets.
+pub fn tickets_root(start: &Path) -> PathBuf {
+    let root = repo_root(start);
+    let Some(top) = root.ancestors().find(|dir| dir.join(".git").exists()) else {
+        return root;
+    };
+    match main_worktree(top) {
+        Some(main) => main.join(root.strip_prefix(top).unwrap_or(Path::new(""))),
+        None => root,
+    }
+}
+
+/// The main working tree of the linked worktree at `top`, or `None` when
+/// `top` is not one. A linked worktree's `.git` is a file
+/// (`gitdir: <main>/.git/worktrees/<name>`) whose folder has a `commondir`
+/// file pointing at the main `.git`; a submodule's `.git` file has none.
+fn main_worktree(top: &Path) -> Option<PathBuf> {
+    let dot_git = std::fs::read_to_string(top.join(".git")).ok()?;
+    let gitdir = top.join(dot_git.strip_prefix("gitdir:")?.trim());
+    let common = std::fs::read_to_string(gitdir.join("commondir")).ok()?;
+    let common = std::fs::canonicalize(gitdir.join(common.trim())).ok()?;
+    if common.file_name()? != ".git" {
+        return None;
+    }
+    common.parent().map(Path::to_path_buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A linked worktree's tickets are the main working tree's; a plain
+    /// repository, a submodule-like `.git` file, and a subfolder with its
+    /// own `.csm.toml` keep their own roots.
+    #[test]
+    fn tickets_root_leaves_a_linked_worktree_for_the_main_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let main = std::fs::canonicalize(tmp.path()).unwrap().join("main");
+        let linked = tmp.path().join("wt/PROJ-1");
+        let admin = main.join(".git/worktrees/PROJ-1");
+        std::fs::create_dir_all(&admin).unwrap();
+        std::fs::create_dir_all(linked.join("sub/deeper")).unwrap();
+        std::fs::write(admin.join("commondir"), "../..\n").unwrap();
+        std::fs::write(
+            linked.join(".git"),
+            format!("gitdir: {}\n", admin.display()),
+        )
+        .unwrap();
+        assert_eq!(tickets_root(&main), main);
+        assert_eq!(tickets_root(&linked.join("sub/deeper")), main);
+        std::fs::write(linked.join("sub").join(REPO_CONFIG_FILE), "").unwrap();
+        assert_eq!(tickets_root(&linked.join("sub/deeper")), main.join("sub"));
+
+        // A submodule: its `.git` file names a folder without `commondir`.
+        let module = main.join(".git/modules/lib");
+        std::fs::create_dir_all(&module).unwrap();
+        let sub = main.join("lib");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(".git"), format!("gitdir: {}\n", module.display())).unwrap();
+        assert_eq!(tickets_root(&sub), sub);
+    }
 
     #[test]
     fn repo_root_prefers_csm_toml_then_git() {

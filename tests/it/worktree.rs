@@ -193,6 +193,31 @@ fn start_makes_a_branch_and_worktree_and_runs_codex_there() {
     assert_eq!(sessions[1].start_commit.as_deref(), Some(head.as_str()));
 }
 
+/// Inside a ticket's worktree, `csm ticket` reads and writes the main
+/// tree's tickets, not the copy the branch holds (committed tickets would
+/// otherwise read as they were when the worktree was made).
+#[test]
+fn inside_a_worktree_tickets_are_the_main_trees() {
+    let env = repo_env();
+    git(&env, env.work(), &["add", ".csm"]);
+    git(&env, env.work(), &["commit", "-q", "-m", "tickets"]);
+    env.run(&["start", "CSM-1", "--worktree"]).ok();
+    let wt = sibling(&env, "csm-1-add-a-json-flag");
+    let copy = wt.join(".csm/tickets/CSM-1.md");
+    let committed = std::fs::read_to_string(&copy).unwrap();
+
+    let show = env.run_in(&wt, &["ticket", "show", "CSM-1"]).ok();
+    assert!(show.stdout.contains("In Progress"), "{}", show.stdout);
+    env.run_in(
+        &wt,
+        &["ticket", "new", "Add a --yaml flag", "--ac", "prints YAML"],
+    )
+    .ok();
+    assert!(env.work().join(".csm/tickets/CSM-2.md").is_file());
+    assert!(!wt.join(".csm/tickets/CSM-2.md").exists());
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), committed);
+}
+
 #[test]
 fn an_existing_branch_is_checked_out_and_its_own_commits_are_the_range() {
     let env = repo_env();
