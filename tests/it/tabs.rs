@@ -529,28 +529,36 @@ fn an_approval_from_another_terminal_starts_the_tab_in_a_detached_tmux_session()
     server.finish();
 }
 
+/// A tab request of `session` for `argv`, approved and started on the log
+/// backend, as `csm tabs exec` finds it; returns its id.
+fn started_log_tab(store: &Store, session: i64, argv: &[&str], cwd: &std::path::Path) -> i64 {
+    let req = store
+        .add_event(
+            session,
+            "tab-requested",
+            &json!({"argv": argv, "name": "t", "cwd": cwd, "placement": {"backend": "log"}}),
+        )
+        .unwrap();
+    store
+        .add_event(
+            session,
+            "tab-approved",
+            &json!({"request": req, "by": "test"}),
+        )
+        .unwrap();
+    store
+        .add_event(session, "tab-started", &json!({"request": req, "pid": 1}))
+        .unwrap();
+    req
+}
+
 #[test]
 fn the_supervisor_removes_secrets_passes_the_exit_code_on_and_records_it() {
     let mut env = TestEnv::new();
     let id = session(&env, json!({"tabs": "on"}));
     let store = Store::open(&env.store_file()).unwrap();
     let folder = std::fs::canonicalize(env.work()).unwrap();
-    let tab = |argv: &[&str]| {
-        let req = store
-            .add_event(
-                id,
-                "tab-requested",
-                &json!({"argv": argv, "name": "t", "cwd": folder, "placement": {"backend": "log"}}),
-            )
-            .unwrap();
-        store
-            .add_event(id, "tab-approved", &json!({"request": req, "by": "test"}))
-            .unwrap();
-        store
-            .add_event(id, "tab-started", &json!({"request": req, "pid": 1}))
-            .unwrap();
-        req
-    };
+    let tab = |argv: &[&str]| started_log_tab(&store, id, argv, &folder);
     let script = "echo ${CSM_JIRA_TOKEN:-none} ${MY_SECRET:-none} ${KEEP:-none}; exit 7";
     let ok = tab(&["sh", "-c", script]);
     let missing = tab(&["no-such-program-xyz"]);
@@ -605,20 +613,7 @@ fn a_hangup_before_the_command_starts_ends_it_and_is_recorded() {
     let env = TestEnv::new();
     let id = session(&env, json!({"tabs": "on"}));
     let store = Store::open(&env.store_file()).unwrap();
-    let argv = ["sleep", "300"];
-    let req = store
-        .add_event(
-            id,
-            "tab-requested",
-            &json!({"argv": argv, "name": "t", "cwd": env.work(), "placement": {"backend": "log"}}),
-        )
-        .unwrap();
-    store
-        .add_event(id, "tab-approved", &json!({"request": req, "by": "test"}))
-        .unwrap();
-    store
-        .add_event(id, "tab-started", &json!({"request": req, "pid": 1}))
-        .unwrap();
+    let req = started_log_tab(&store, id, &["sleep", "300"], env.work());
     let paused = env.root().join("paused");
     let store_file = env.store_file();
     let tab = req.to_string();
