@@ -96,8 +96,9 @@ pub(crate) fn output(master: OwnedFd, wake: Arc<OwnedFd>, mut observer: Option<O
 /// write to stdout, and a wakeup of whoever reads it, per 4 KB. Asking
 /// `FIONREAD` first means a read here never blocks: output that is not
 /// there yet is never waited for, so keystroke echo is not delayed.
-/// Measured (benches/pty, both on one core): 0.78x of a bare PTY before,
-/// about 0.95x after; about one write per 10 reads under a flood.
+/// Measured (benches/pty with the other core busy, where the extra hop
+/// costs most): 0.76–0.82x a bare PTY before, 0.84–0.94x after, with
+/// about one write per 10 reads under a flood.
 fn gather(fd: std::os::fd::RawFd, buf: &mut [u8], mut filled: usize) -> usize {
     while filled < buf.len() {
         let ready = fdio::available(fd).min(buf.len() - filled);
