@@ -47,10 +47,10 @@ fn main() {
     let mut proxied = Vec::new();
     for _ in 0..RUNS {
         bare.push(bare_throughput(&flood));
-        proxied.push(passthrough_throughput(&passthrough, &flood));
+        proxied.push(passthrough_flood(&passthrough, &flood, false).0);
     }
     let peak_kb = (0..MEMORY_RUNS)
-        .map(|_| passthrough_peak_rss(&passthrough, &flood))
+        .map(|_| passthrough_flood(&passthrough, &flood, true).1)
         .max()
         .unwrap_or(0);
     let mut ratios: Vec<f64> = proxied.iter().zip(&bare).map(|(p, b)| p / b).collect();
@@ -166,31 +166,17 @@ fn bare_throughput(script: &str) -> f64 {
     n as f64 / secs / 1e6
 }
 
-/// MB/s of `script` through the passthrough into a pipe. Drained on a
-/// thread, like the bare PTY, and with nothing else of the bench's running
-/// (the memory sampler has runs of its own).
-fn passthrough_throughput(passthrough: &PathBuf, script: &str) -> f64 {
+/// MB/s of `script` through the passthrough into a pipe, drained on a
+/// thread like the bare PTY, and with `sample_memory` the passthrough's
+/// peak RSS in KiB, sampled every few milliseconds from /proc (0 without:
+/// the timed runs leave the sampler out, as it would cost them alone).
+fn passthrough_flood(passthrough: &PathBuf, script: &str, sample_memory: bool) -> (f64, u64) {
     let start = Instant::now();
-    let mut child = spawn_passthrough(passthrough, script, Stdio::null());
-    let mut out = child.stdout.take().expect("stdout");
-    let n = std::thread::spawn(move || drain(&mut out))
-        .join()
-        .expect("reader thread");
-    let secs = start.elapsed().as_secs_f64();
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "passthrough failed: {status}");
-    check_bytes(n);
-    n as f64 / secs / 1e6
-}
-
-/// The passthrough's peak RSS in KiB while it copies `script`'s output,
-/// sampled every few milliseconds from /proc.
-fn passthrough_peak_rss(passthrough: &PathBuf, script: &str) -> u64 {
     let mut child = spawn_passthrough(passthrough, script, Stdio::null());
     let pid = child.id();
     let running = Arc::new(AtomicBool::new(true));
     let peak = Arc::new(AtomicU64::new(0));
-    let sampler = {
+    let sampler = sample_memory.then(|| {
         let (running, peak) = (Arc::clone(&running), Arc::clone(&peak));
         std::thread::spawn(move || {
             while running.load(Ordering::Relaxed) {
@@ -200,20 +186,25 @@ fn passthrough_peak_rss(passthrough: &PathBuf, script: &str) -> u64 {
                 std::thread::sleep(Duration::from_millis(5));
             }
         })
-    };
+    });
     let mut out = child.stdout.take().expect("stdout");
-    let n = drain(&mut out);
-    // One last sample: VmHWM only grows, and the process is still there
-    // until reaped.
-    if let Some(kb) = vm_hwm_kb(pid) {
-        peak.fetch_max(kb, Ordering::Relaxed);
+    let n = std::thread::spawn(move || drain(&mut out))
+        .join()
+        .expect("reader thread");
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(sampler) = sampler {
+        // One last sample: VmHWM only grows, and the process is still
+        // there until reaped.
+        if let Some(kb) = vm_hwm_kb(pid) {
+            peak.fetch_max(kb, Ordering::Relaxed);
+        }
+        running.store(false, Ordering::Relaxed);
+        let _ = sampler.join();
     }
-    running.store(false, Ordering::Relaxed);
-    let _ = sampler.join();
     let status = child.wait().expect("wait");
     assert!(status.success(), "passthrough failed: {status}");
     check_bytes(n);
-    peak.load(Ordering::Relaxed)
+    (n as f64 / secs / 1e6, peak.load(Ordering::Relaxed))
 }
 
 /// Spawning `true` on a bare PTY and waiting for it.

@@ -97,11 +97,13 @@ pub fn repo_root(start: &Path) -> PathBuf {
     {
         return dir.to_path_buf();
     }
-    start
-        .ancestors()
-        .find(|dir| dir.join(".git").exists())
-        .unwrap_or(start)
-        .to_path_buf()
+    git_top(start).unwrap_or(start).to_path_buf()
+}
+
+/// The nearest folder at or above `start` with a `.git` entry (a folder,
+/// or a file in a linked worktree or submodule).
+fn git_top(start: &Path) -> Option<&Path> {
+    start.ancestors().find(|dir| dir.join(".git").exists())
 }
 
 /// Where the local tracker of the repository holding `start` lives: its
@@ -111,7 +113,7 @@ pub fn repo_root(start: &Path) -> PathBuf {
 /// worktree must read and write the one set of tickets.
 pub fn tickets_root(start: &Path) -> PathBuf {
     let root = repo_root(start);
-    let Some(top) = root.ancestors().find(|dir| dir.join(".git").exists()) else {
+    let Some(top) = git_top(&root) else {
         return root;
     };
     match main_worktree(top) {

@@ -52,15 +52,7 @@ pub fn run(mut cmd: Command) {
 
 /// Median and 90th percentile of `runs` runs.
 pub fn measure(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    (times[runs / 2], times[runs * 9 / 10])
+    measure_alternating(runs, &mut [&mut f])[0]
 }
 
 /// Median and 90th percentile of each of `cases`, run in turn `runs`

@@ -7,9 +7,10 @@
 //! own), and the command runs in that group, in the foreground of the
 //! tab's terminal, so Ctrl-C and `stop_tab` reach it as they would from a
 //! shell. The supervisor ignores those signals itself, from before the
-//! command starts, so that it lives to record the exit. A hangup (the tab's window closed, its tmux server
-//! gone) reaches only the supervisor, which leads the terminal's session:
-//! it passes it on to the command, which would otherwise run on unseen.
+//! command starts, so that it lives to record the exit. A hangup (the
+//! tab's window closed, its tmux server gone) reaches only the supervisor,
+//! which leads the terminal's session: it passes it on to the command,
+//! which would otherwise run on unseen.
 //!
 //! In a tmux window the supervisor then holds the window open, saying how
 //! the command ended, until the user presses Enter (or closes it), so the
