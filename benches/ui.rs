@@ -53,8 +53,8 @@ fn fixture() -> App {
         store
             .add_event(
                 id,
-                "turn-complete",
-                &serde_json::json!({"last_assistant_message": "Done with the first step; next, the tests."}),
+                &csm::event::SessionEvent::from_row("turn-complete",
+                &serde_json::json!({"last_assistant_message": "Done with the first step; next, the tests."})),
             )
             .expect("event");
     }

@@ -8,7 +8,6 @@ use std::fmt;
 
 use crate::config::ConfigError;
 use crate::credentials::CredentialError;
-use crate::error::Error;
 use crate::store::StoreError;
 use crate::tracker::TrackerError;
 use crate::worktree::WorktreeError;
@@ -79,24 +78,28 @@ impl CommandError {
     }
 }
 
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+impl CommandError {
+    /// The error and its hints as csm prints them on stderr, jj-style:
+    /// `error: ...` then one `hint: ...` a line.
+    pub fn render(&self, output: &crate::output::Output) -> String {
+        let mut text = format!(
+            "{} {}\n",
+            output.paint_stderr("error:", "1;31"),
+            self.message
+        );
+        for hint in &self.hints {
+            text.push_str(&format!(
+                "{} {hint}\n",
+                output.paint_stderr("hint:", "1;36")
+            ));
+        }
+        text
     }
 }
 
-impl From<Error> for CommandError {
-    fn from(e: Error) -> CommandError {
-        match e {
-            Error::Config(e) => e.into(),
-            Error::Credential(e) => e.into(),
-            Error::Store(e) => e.into(),
-            Error::Tracker(e) => e.into(),
-            Error::Key(e) => CommandError::usage(e.to_string()),
-            Error::Paths(e) => CommandError::failure(e.to_string()),
-            Error::Pty(e) => CommandError::failure(e.to_string()),
-            Error::Worktree(e) => e.into(),
-        }
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -123,6 +126,34 @@ impl From<CredentialError> for CommandError {
             CredentialError::Command { .. } => {
                 err.hint("run the command by hand to see what it says")
             }
+        }
+    }
+}
+
+impl From<crate::tabs::TabError> for CommandError {
+    /// A tab step's failure as a command's.
+    fn from(e: crate::tabs::TabError) -> CommandError {
+        use crate::tabs::TabError;
+        let message = crate::output::sanitize(&e.to_string());
+        match e {
+            TabError::NotFound(_) => {
+                CommandError::new(ExitKind::NotFound, message).hint("`csm tabs` lists the tabs")
+            }
+            TabError::Store(e) => e.into(),
+            TabError::Invalid(_) => CommandError::usage(message),
+            TabError::NotPending { .. }
+            | TabError::NotRunning { .. }
+            | TabError::Raced(_)
+            | TabError::Backend(_) => CommandError::failure(message),
+        }
+    }
+}
+
+impl From<crate::worktree::CleanupError> for CommandError {
+    fn from(e: crate::worktree::CleanupError) -> CommandError {
+        match e {
+            crate::worktree::CleanupError::Store(e) => e.into(),
+            crate::worktree::CleanupError::Worktree(e) => e.into(),
         }
     }
 }

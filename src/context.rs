@@ -2,6 +2,7 @@
 //! output settings, csm's folders, the configuration, the store, the
 //! credentials and the tracker.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -29,6 +30,9 @@ pub struct Context {
     /// When set, trackers opened from now on give up after this many
     /// seconds and one attempt (resume's "go on without the news").
     quick_tracker_secs: std::sync::atomic::AtomicU64,
+    /// The environment csm sees: `None` for the process's own, or a given
+    /// one ([`Context::isolated`]).
+    env: Option<BTreeMap<String, String>>,
 }
 
 /// Reads a variable of the process environment (the one place commands do).
@@ -50,7 +54,35 @@ impl Context {
             cwd,
             config: OnceLock::new(),
             quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
+            env: None,
         })
+    }
+
+    /// A context over given folders and a given environment: nothing is
+    /// read from the process's environment (or its current folder), so
+    /// workflows can run in process, side by side, in tests.
+    pub fn isolated(
+        output: Output,
+        dirs: Dirs,
+        cwd: PathBuf,
+        env: BTreeMap<String, String>,
+    ) -> Context {
+        Context {
+            output,
+            dirs,
+            cwd,
+            config: OnceLock::new(),
+            quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
+            env: Some(env),
+        }
+    }
+
+    /// A variable of the environment csm sees.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match &self.env {
+            Some(env) => env.get(name).cloned(),
+            None => env_var(name),
+        }
     }
 
     /// Where configuration is looked for.
@@ -66,7 +98,7 @@ impl Context {
         if let Some(c) = self.config.get() {
             return Ok(c);
         }
-        let resolved = Resolved::load(&self.locations(), env_var)?;
+        let resolved = Resolved::load(&self.locations(), |n| self.var(n))?;
         Ok(self.config.get_or_init(|| resolved))
     }
 
@@ -109,7 +141,7 @@ impl Context {
         let account = self.jira_account()?;
         let (token, _) = self
             .credentials()
-            .resolve(&account, jira.token_command.as_deref(), &env_var)?
+            .resolve(&account, jira.token_command.as_deref(), &|n| self.var(n))?
             .ok_or_else(|| {
                 CommandError::new(
                     crate::command_error::ExitKind::Auth,
@@ -196,7 +228,10 @@ impl Context {
 
     /// The user's home folder, for shortening paths in output.
     pub fn home(&self) -> Option<PathBuf> {
-        directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+        match &self.env {
+            Some(env) => env.get("HOME").map(PathBuf::from),
+            None => directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()),
+        }
     }
 
     /// The `codex` program: found and version-checked, or, with
@@ -204,7 +239,7 @@ impl Context {
     /// `codex --version` writes into `$CODEX_HOME`.
     pub fn codex(&self, run_it: bool) -> Result<PathBuf, CommandError> {
         let explicit = self.config()?.config.codex.bin.clone();
-        let env_bin = env_var("CSM_CODEX_BIN");
+        let env_bin = self.var("CSM_CODEX_BIN");
         let to_command_error = |e: crate::codex::DiscoveryError| {
             let fix = e.fix();
             CommandError::failure(e.to_string()).hint(fix)
@@ -231,7 +266,7 @@ impl Context {
         });
         let signed_in = || -> Result<(), CommandError> {
             let home = self.codex_home()?;
-            crate::codex::discovery::check_signed_in(&home, &env_var).map_err(|e| {
+            crate::codex::discovery::check_signed_in(&home, &|n| self.var(n)).map_err(|e| {
                 CommandError::failure(e)
                     .hint("run `codex login` (or set OPENAI_API_KEY), then try again")
             })
@@ -254,7 +289,7 @@ impl Context {
 
     /// Codex's home folder.
     pub fn codex_home(&self) -> Result<PathBuf, CommandError> {
-        crate::codex::codex_home(&env_var).ok_or_else(|| {
+        crate::codex::codex_home(&|n| self.var(n)).ok_or_else(|| {
             CommandError::failure("cannot find Codex's home folder").hint("set CODEX_HOME")
         })
     }
@@ -262,7 +297,13 @@ impl Context {
     /// The environment for Codex: csm's own minus every secret.
     pub fn child_env(&self) -> Result<Vec<(std::ffi::OsString, std::ffi::OsString)>, CommandError> {
         let extra = &self.config()?.config.secrets.env;
-        Ok(crate::codex::command::child_env(std::env::vars_os(), extra))
+        Ok(match &self.env {
+            Some(env) => crate::codex::command::child_env(
+                env.iter().map(|(k, v)| (k.into(), v.into())),
+                extra,
+            ),
+            None => crate::codex::command::child_env(std::env::vars_os(), extra),
+        })
     }
 
     /// The program Codex runs after each turn: `csm hook notify`.
@@ -353,6 +394,28 @@ impl Context {
 
     /// The OS keyring (or its absence).
     pub fn credentials(&self) -> Credentials {
-        Credentials::platform(&env_var)
+        Credentials::platform(&|n| self.var(n))
+    }
+
+    /// What starting tabs needs, from this process.
+    pub fn tabs_environment(&self) -> Result<crate::tabs::Environment, CommandError> {
+        let config = &self.config()?.config;
+        Ok(crate::tabs::Environment {
+            csm_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("csm")),
+            store_file: self.dirs.store_file(),
+            state_dir: self.dirs.state.clone(),
+            secrets: config.secrets.env.clone(),
+            env: self.child_env()?,
+            config: config.tabs.clone(),
+            around: crate::tabs::backend::Surroundings {
+                tmux: self.var("TMUX").filter(|t| !t.is_empty()),
+                tmux_pane: self.var("TMUX_PANE"),
+                socket_override: self
+                    .var("CSM_TMUX_SOCKET")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
+                tmux_installed: which::which("tmux").is_ok(),
+            },
+        })
     }
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
+use crate::event::EventKind;
 use crate::git::{self, Commit};
 
 /// The repository's side of the evidence.
@@ -94,19 +95,19 @@ pub fn run_tests(
 /// Active time of a session from its events: each `launched` up to the
 /// `exited` that follows it (or, for the last launch with no exit yet, up
 /// to `until`). Events are (time in ms, kind), in any order.
-pub fn active_ms(events: &[(i64, &str)], until: i64) -> i64 {
+pub fn active_ms(events: &[(i64, Option<EventKind>)], until: i64) -> i64 {
     let mut events = events.to_vec();
     events.sort_by_key(|(at, _)| *at);
     let mut total = 0;
     let mut open: Option<i64> = None;
     for (at, kind) in events {
         match kind {
-            "launched" => {
+            Some(EventKind::Launched) => {
                 // A launch after a launch: the first one's csm died; count
                 // nothing for it rather than guess.
                 open = Some(at);
             }
-            "exited" => {
+            Some(EventKind::Exited) => {
                 if let Some(start) = open.take() {
                     total += (at - start).max(0);
                 }
@@ -139,15 +140,17 @@ mod tests {
 
     #[test]
     fn active_time_counts_launch_to_exit() {
+        use EventKind::{Exited, Launched, TurnComplete};
         let ev = [
-            (1_000, "launched"),
-            (61_000, "exited"),
-            (100_000, "turn-complete"),
-            (200_000, "launched"),
-            (260_000, "exited"),
+            (1_000, Some(Launched)),
+            (61_000, Some(Exited)),
+            (100_000, Some(TurnComplete)),
+            (200_000, Some(Launched)),
+            (260_000, Some(Exited)),
+            (270_000, None),
         ];
         assert_eq!(active_ms(&ev, 999_999), 120_000);
-        let running = [(1_000, "launched")];
+        let running = [(1_000, Some(Launched))];
         assert_eq!(active_ms(&running, 31_000), 30_000);
         assert_eq!(active_ms(&[], 5), 0);
     }

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use serde_json::json;
-
 use crate::codex::CodexCommand;
 use crate::codex::rollout;
+use crate::event::{Captured, Exited, Launched, SessionEvent};
 use crate::pty::{self, Exit, PtyError, PtyOptions};
 use crate::store::{SessionStatus, Store, StoreError};
 
@@ -78,8 +77,10 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
     let session = pty::spawn(&cmd, PtyOptions::default())?;
     store.add_event(
         launch.session_id,
-        "launched",
-        &json!({"pid": session.pid(), "pty": session.uses_pty()}),
+        &SessionEvent::Launched(Launched {
+            pid: Some(session.pid()),
+            pty: Some(session.uses_pty()),
+        }),
     )?;
     store.set_pid(launch.session_id, Some(session.pid()))?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -123,7 +124,12 @@ pub fn run(launch: Launch<'_>) -> Result<Outcome, LaunchError> {
     {
         tracing::warn!(error = %e, "cannot name the Codex thread");
     }
-    store.add_event(launch.session_id, "exited", &json!({"code": exit.code()}))?;
+    store.add_event(
+        launch.session_id,
+        &SessionEvent::Exited(Exited {
+            code: Some(exit.code()),
+        }),
+    )?;
     store.set_status(launch.session_id, SessionStatus::Idle)?;
     store.set_pid(launch.session_id, None)?;
     Ok(Outcome { exit, captured })
@@ -164,8 +170,12 @@ fn capture(
             let id = found.meta.id;
             match store.set_codex_session_id(session_id, &id) {
                 Ok(()) => {
-                    let _ =
-                        store.add_event(session_id, "captured", &json!({"codex_session_id": id}));
+                    let _ = store.add_event(
+                        session_id,
+                        &SessionEvent::Captured(Captured {
+                            codex_session_id: Some(id.to_string()),
+                        }),
+                    );
                     if let Some(name) = thread_name {
                         let _ = rollout::name_thread(codex_home, &id, name);
                     }

@@ -17,7 +17,7 @@ pub mod crashpoint;
 pub mod credentials;
 pub mod draft;
 pub mod editor;
-pub mod error;
+pub mod event;
 pub mod evidence;
 pub mod git;
 pub mod launch;
@@ -35,6 +35,5 @@ pub mod store;
 pub mod tabs;
 pub mod tracker;
 pub mod ui;
+pub mod workflow;
 pub mod worktree;
-
-pub use error::{Error, Result};

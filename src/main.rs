@@ -22,16 +22,5 @@ fn report(err: &CommandError) {
     let output = csm::output::Output::detect(false);
     // One write: stderr is unbuffered, so each piece of a format would be
     // a write of its own.
-    let mut text = format!(
-        "{} {}\n",
-        output.paint_stderr("error:", "1;31"),
-        err.message
-    );
-    for hint in &err.hints {
-        text.push_str(&format!(
-            "{} {hint}\n",
-            output.paint_stderr("hint:", "1;36")
-        ));
-    }
-    eprint!("{text}");
+    eprint!("{}", err.render(&output));
 }

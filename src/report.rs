@@ -11,11 +11,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The kind of the session event that records a report (its data: the
-/// marker, `summary`, `criteria`, `problem`); the dashboard reads the
-/// latest one.
-pub const EVENT: &str = "report";
-
 /// The JSON schema the answer must match (`templates/report.schema.json`).
 pub const SCHEMA: &str = include_str!("../templates/report.schema.json");
 

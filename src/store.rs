@@ -21,6 +21,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::event::{EventKind, SessionEvent};
+
 /// How long a writer waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -248,10 +250,23 @@ pub struct Event {
     pub session_id: i64,
     /// When (Unix milliseconds).
     pub at: i64,
-    /// What kind (`launched`, `turn-complete`, `exited`, ...).
+    /// What kind, as stored ([`EventKind::as_str`]; a kind this version
+    /// does not know stays readable).
     pub kind: String,
     /// Details, as JSON.
     pub data: Value,
+}
+
+impl Event {
+    /// Whether the event is of `kind`.
+    pub fn is(&self, kind: EventKind) -> bool {
+        self.kind == kind.as_str()
+    }
+
+    /// The event with its payload typed.
+    pub fn parsed(&self) -> SessionEvent {
+        SessionEvent::from_row(&self.kind, &self.data)
+    }
 }
 
 /// A note waiting to be (or already) posted to a tracker.
@@ -673,16 +688,17 @@ impl Store {
     }
 
     /// Appends an event to a session and marks the session active now.
-    pub fn add_event(&self, session_id: i64, kind: &str, data: &Value) -> Result<i64, StoreError> {
+    pub fn add_event(&self, session_id: i64, event: &SessionEvent) -> Result<i64, StoreError> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        let event_id = self.insert_event(session_id, kind, data)?;
+        let event_id = self.insert_event(session_id, event)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(event_id)
     }
 
     /// The statements of [`Store::add_event`], inside a transaction the
     /// caller holds.
-    fn insert_event(&self, session_id: i64, kind: &str, data: &Value) -> Result<i64, StoreError> {
+    fn insert_event(&self, session_id: i64, event: &SessionEvent) -> Result<i64, StoreError> {
+        let (kind, data) = event.to_row();
         let now = now_ms();
         self.conn
             .execute(
@@ -716,16 +732,13 @@ impl Store {
             .next())
     }
 
-    /// A session's events whose kind starts with `prefix`, oldest first.
-    pub fn events_with_prefix(
-        &self,
-        session_id: i64,
-        prefix: &str,
-    ) -> Result<Vec<Event>, StoreError> {
+    /// A session's tab events (every kind starting with
+    /// [`EventKind::TAB_PREFIX`]), oldest first.
+    pub fn tab_events(&self, session_id: i64) -> Result<Vec<Event>, StoreError> {
         // `substr` rather than LIKE: no wildcard in the prefix to escape.
         self.query_events(
             "WHERE session_id = ?1 AND substr(kind, 1, length(?2)) = ?2 ORDER BY id",
-            params![session_id, prefix],
+            params![session_id, EventKind::TAB_PREFIX],
         )
     }
 
@@ -738,9 +751,8 @@ impl Store {
         &self,
         session_id: i64,
         request: i64,
-        exclusive: &[&str],
-        kind: &str,
-        data: &Value,
+        exclusive: &[EventKind],
+        event: &SessionEvent,
     ) -> Result<Option<i64>, StoreError> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
@@ -753,7 +765,7 @@ impl Store {
         values.extend(
             exclusive
                 .iter()
-                .map(|k| rusqlite::types::Value::Text(k.to_string())),
+                .map(|k| rusqlite::types::Value::Text(k.as_str().to_string())),
         );
         let taken: i64 = tx
             .query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))
@@ -761,15 +773,15 @@ impl Store {
         if taken > 0 {
             return Ok(None);
         }
-        let id = self.insert_event(session_id, kind, data)?;
+        let id = self.insert_event(session_id, event)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(Some(id))
     }
 
     /// Every event of one kind, of every session, oldest first (for rare
     /// kinds, such as the worktrees csm made).
-    pub fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>, StoreError> {
-        self.query_events("WHERE kind = ?1 ORDER BY id", params![kind])
+    pub fn events_of_kind(&self, kind: EventKind) -> Result<Vec<Event>, StoreError> {
+        self.query_events("WHERE kind = ?1 ORDER BY id", params![kind.as_str()])
     }
 
     fn query_events(
@@ -812,11 +824,15 @@ impl Store {
     }
 
     /// The newest event of `kind` of a session, however old.
-    pub fn latest_event(&self, session_id: i64, kind: &str) -> Result<Option<Event>, StoreError> {
+    pub fn latest_event(
+        &self,
+        session_id: i64,
+        kind: EventKind,
+    ) -> Result<Option<Event>, StoreError> {
         Ok(self
             .query_events(
                 "WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
-                params![session_id, kind],
+                params![session_id, kind.as_str()],
             )?
             .pop())
     }
@@ -909,7 +925,12 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
-            params![session_id, now, crate::report::EVENT, report.to_string()],
+            params![
+                session_id,
+                now,
+                EventKind::Report.as_str(),
+                report.to_string()
+            ],
         )
         .map_err(|e| self.err(e))?;
         if done {
@@ -919,8 +940,8 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
             tx.execute(
-                "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, 'done', '{}')",
-                params![session_id, now],
+                "INSERT INTO session_events (session_id, at, kind, data) VALUES (?1, ?2, ?3, '{}')",
+                params![session_id, now, EventKind::Done.as_str()],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -1090,15 +1111,21 @@ mod tests {
         assert_eq!(store.session_by_codex_id("uuid-a").unwrap().unwrap().id, a);
         assert!(store.owned_codex_ids().unwrap().contains("uuid-a"));
 
-        store
-            .add_event(a, "turn-complete", &json!({"last": "done"}))
-            .unwrap();
-        store.add_event(a, "exited", &json!({})).unwrap();
+        let turn = |last: &str| {
+            SessionEvent::TurnComplete(crate::event::TurnComplete {
+                turn_id: None,
+                last_assistant_message: Some(last.into()),
+            })
+        };
+        let exited = |code| SessionEvent::Exited(crate::event::Exited { code });
+        store.add_event(a, &turn("all done")).unwrap();
+        store.add_event(a, &exited(None)).unwrap();
         let events = store.events(a, 10).unwrap();
-        assert_eq!(events[0].kind, "exited");
-        assert_eq!(events[1].data["last"], "done");
-        store.add_event(b, "exited", &json!({"code": 1})).unwrap();
-        let exits = store.events_of_kind("exited").unwrap();
+        assert!(events[0].is(EventKind::Exited));
+        assert_eq!(events[1].data["last_assistant_message"], "all done");
+        assert_eq!(events[1].parsed(), turn("all done"));
+        store.add_event(b, &exited(Some(1))).unwrap();
+        let exits = store.events_of_kind(EventKind::Exited).unwrap();
         assert_eq!(
             exits.iter().map(|e| e.session_id).collect::<Vec<_>>(),
             [a, b],
@@ -1115,13 +1142,13 @@ mod tests {
 
         assert_eq!(
             store
-                .latest_event(a, "turn-complete")
+                .latest_event(a, EventKind::TurnComplete)
                 .unwrap()
                 .unwrap()
-                .data["last"],
-            "done"
+                .data["last_assistant_message"],
+            "all done"
         );
-        assert_eq!(store.latest_event(a, "report").unwrap(), None);
+        assert_eq!(store.latest_event(a, EventKind::Report).unwrap(), None);
 
         store.set_status(b, SessionStatus::Done).unwrap();
         assert_eq!(store.list_sessions(false).unwrap().len(), 1);
@@ -1137,24 +1164,48 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let a = store.insert_session(&new_session("PROJ-1")).unwrap();
         let b = store.insert_session(&new_session("PROJ-2")).unwrap();
+        let tab = |kind, data| SessionEvent::Tab(kind, data);
         let req = store
-            .add_event(a, "tab-requested", &json!({"argv": ["x"]}))
+            .add_event(a, &tab(EventKind::TabRequested, json!({"argv": ["x"]})))
             .unwrap();
-        store.add_event(a, "turn-complete", &json!({})).unwrap();
-        store.add_event(b, "tab-requested", &json!({})).unwrap();
+        store
+            .add_event(a, &SessionEvent::TurnComplete(Default::default()))
+            .unwrap();
+        // A kind of another version that only looks like a tab's.
+        store
+            .add_event(
+                a,
+                &SessionEvent::Other {
+                    kind: "tab_x".into(),
+                    data: json!({}),
+                },
+            )
+            .unwrap();
+        store
+            .add_event(b, &tab(EventKind::TabRequested, json!({})))
+            .unwrap();
         assert_eq!(store.event(req).unwrap().unwrap().session_id, a);
         assert_eq!(store.event(9999).unwrap(), None);
-        let tabs = store.events_with_prefix(a, "tab-").unwrap();
+        let tabs = store.tab_events(a).unwrap();
         assert_eq!(tabs.iter().map(|e| e.id).collect::<Vec<_>>(), vec![req]);
-        assert!(store.events_with_prefix(a, "tab_%").unwrap().is_empty());
 
-        let decisions = ["tab-approved", "tab-denied"];
+        let decisions = [EventKind::TabApproved, EventKind::TabDenied];
         let first = store
-            .add_event_once(a, req, &decisions, "tab-denied", &json!({"request": req}))
+            .add_event_once(
+                a,
+                req,
+                &decisions,
+                &tab(EventKind::TabDenied, json!({"request": req})),
+            )
             .unwrap();
         assert!(first.is_some());
         let second = store
-            .add_event_once(a, req, &decisions, "tab-approved", &json!({"request": req}))
+            .add_event_once(
+                a,
+                req,
+                &decisions,
+                &tab(EventKind::TabApproved, json!({"request": req})),
+            )
             .unwrap();
         assert_eq!(second, None, "one decision per request");
         // Other kinds, requests and sessions are not in the way.
@@ -1164,13 +1215,12 @@ mod tests {
                     a,
                     req + 100,
                     &decisions,
-                    "tab-approved",
-                    &json!({"request": req + 100})
+                    &tab(EventKind::TabApproved, json!({"request": req + 100}))
                 )
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(store.events_with_prefix(a, "tab-").unwrap().len(), 3);
+        assert_eq!(store.tab_events(a).unwrap().len(), 3);
     }
 
     #[test]
@@ -1240,7 +1290,13 @@ mod tests {
                     let store = Store::open(&path).unwrap();
                     for i in 0..50 {
                         store
-                            .add_event(id, "tick", &json!({"t": t, "i": i}))
+                            .add_event(
+                                id,
+                                &SessionEvent::Other {
+                                    kind: "tick".into(),
+                                    data: json!({"t": t, "i": i}),
+                                },
+                            )
                             .unwrap();
                         store.set_settings(id, &json!({"i": i})).unwrap();
                     }

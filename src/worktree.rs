@@ -14,8 +14,8 @@
 //! with argv through [`crate::git::run`], does the rest: it is what users
 //! have, and what defines worktrees.
 //!
-//! csm remembers the worktrees it made as session events ([`EVENT`], and
-//! [`EVENT_REMOVED`] once removed), so no store migration is needed and
+//! csm remembers the worktrees it made as session events (`worktree`, and
+//! `worktree-removed` once removed: [`EventKind`]), so no store migration is needed and
 //! `csm worktree prune` only ever removes a worktree csm made, after
 //! [`check_removable`] found nothing that would be lost.
 
@@ -27,6 +27,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::event::{EventKind, SessionEvent, WorktreeRemoved};
 use crate::git::{self, GitError};
 use crate::store::{SessionStatus, Store, StoreError};
 
@@ -44,12 +45,6 @@ pub const GIT_FOR_START: GitVersion = GitVersion(2, 7, 0);
 /// The git that removing a worktree needs: `git worktree remove` came in
 /// 2.17.
 pub const GIT_FOR_REMOVE: GitVersion = GitVersion(2, 17, 0);
-
-/// The session event that records a worktree csm made or reused.
-pub const EVENT: &str = "worktree";
-
-/// The session event that records a worktree csm removed.
-pub const EVENT_REMOVED: &str = "worktree-removed";
 
 /// How many files or commits a message names before "and N more".
 const NAMED: usize = 5;
@@ -955,14 +950,13 @@ pub fn record(
     store
         .add_event(
             session_id,
-            EVENT,
-            &json!({
+            &SessionEvent::Worktree(json!({
                 "repo": plan.repo,
                 "path": plan.path,
                 "branch": plan.branch,
                 "base": applied.start_commit,
                 "action": plan.action,
-            }),
+            })),
         )
         .map(|_| ())
 }
@@ -970,7 +964,7 @@ pub fn record(
 /// Every worktree csm made, one per folder with its latest use, most
 /// recent first.
 pub fn recorded(store: &Store) -> Result<Vec<Recorded>, StoreError> {
-    let mut events = store.events_of_kind(EVENT)?;
+    let mut events = store.events_of_kind(EventKind::Worktree)?;
     // Only the sessions that made worktrees are read, not all of them.
     let mut keys: BTreeMap<i64, String> = BTreeMap::new();
     for e in &events {
@@ -980,7 +974,7 @@ pub fn recorded(store: &Store) -> Result<Vec<Recorded>, StoreError> {
             keys.insert(s.id, s.ticket_key);
         }
     }
-    events.extend(store.events_of_kind(EVENT_REMOVED)?);
+    events.extend(store.events_of_kind(EventKind::WorktreeRemoved)?);
     events.sort_by_key(|e| e.id);
     let mut by_path: BTreeMap<PathBuf, Recorded> = BTreeMap::new();
     for e in events {
@@ -988,7 +982,7 @@ pub fn recorded(store: &Store) -> Result<Vec<Recorded>, StoreError> {
         let Some(path) = text("path").map(PathBuf::from) else {
             continue;
         };
-        if e.kind == EVENT_REMOVED {
+        if e.is(EventKind::WorktreeRemoved) {
             if let Some(r) = by_path.get_mut(&path) {
                 r.removed = true;
                 r.at = e.at;
@@ -1318,11 +1312,22 @@ pub fn remove(rec: &Recorded) -> Result<(), WorktreeError> {
     Ok(())
 }
 
+/// Why [`cleanup`] failed: the store, or a worktree.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A worktree cannot be removed.
+    #[error(transparent)]
+    Worktree(#[from] WorktreeError),
+}
+
 /// Removes every worktree csm made for the ticket `key`, after checking
 /// all of them (nothing is removed when one would lose work, or Codex runs
 /// in it), and records the removals. Returns what was removed; empty when
 /// the ticket has no worktree in place. The branches stay.
-pub fn cleanup(store: &Store, key: &str) -> Result<Vec<Recorded>, crate::Error> {
+pub fn cleanup(store: &Store, key: &str) -> Result<Vec<Recorded>, CleanupError> {
     let targets: Vec<Recorded> = recorded_for_ticket(store, key)?
         .into_iter()
         .filter(|r| !r.removed)
@@ -1348,7 +1353,12 @@ pub fn cleanup(store: &Store, key: &str) -> Result<Vec<Recorded>, crate::Error> 
     }
     for rec in &targets {
         remove(rec)?;
-        store.add_event(rec.session_id, EVENT_REMOVED, &json!({"path": rec.path}))?;
+        store.add_event(
+            rec.session_id,
+            &SessionEvent::WorktreeRemoved(WorktreeRemoved {
+                path: rec.path.clone(),
+            }),
+        )?;
     }
     Ok(targets)
 }
@@ -1816,7 +1826,12 @@ mod tests {
         made(b, "/w/proj-2", "proj-2");
         made(c, "/w/proj-1", "proj-1");
         store
-            .add_event(b, EVENT_REMOVED, &json!({"path": "/w/proj-2"}))
+            .add_event(
+                b,
+                &SessionEvent::WorktreeRemoved(crate::event::WorktreeRemoved {
+                    path: "/w/proj-2".into(),
+                }),
+            )
             .unwrap();
         let all = recorded(&store).unwrap();
         assert_eq!(all.len(), 2);

@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         )
         .hint("pass --yes to accept the draft without review, or run csm in a terminal"));
     }
-    let folder = super::start::resolve_folder(ctx, args.folder.as_deref())?;
+    let folder = crate::workflow::start::resolve_folder(ctx, args.folder.as_deref())?;
     let tracker = ctx.tracker()?;
     if matches!(goal, Goal::New(_))
         && tracker.kind() == TrackerKind::Jira

@@ -3,12 +3,11 @@
 //! session and marks the session as waiting for the user. It never fails
 //! Codex's turn: problems are logged, and the exit code is always 0.
 
-use serde_json::json;
-
 use crate::codex::notify;
 use crate::command_error::CommandError;
 use crate::config::NotifyKind;
 use crate::context::Context;
+use crate::event::{SessionEvent, TurnComplete};
 use crate::store::SessionStatus;
 
 /// How long the hook waits for the session's id to be recorded.
@@ -59,10 +58,9 @@ fn record(ctx: &Context, payload: &str) -> Result<(), CommandError> {
     };
     store.add_event(
         session.id,
-        super::show::TURN_COMPLETE,
-        &json!({
-            "turn_id": turn.turn_id,
-            "last_assistant_message": turn.last_assistant_message,
+        &SessionEvent::TurnComplete(TurnComplete {
+            turn_id: turn.turn_id.clone(),
+            last_assistant_message: turn.last_assistant_message.clone(),
         }),
     )?;
     store.set_status(session.id, SessionStatus::Waiting)?;

@@ -77,7 +77,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     })?;
     store.set_codex_session_id(id, &found.meta.id)?;
     store.set_status(id, crate::store::SessionStatus::Idle)?;
-    super::start::mirror(
+    crate::workflow::start::mirror(
         ctx,
         tracker.as_ref(),
         &key,

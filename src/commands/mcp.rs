@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         CommandError::new(ExitKind::NotFound, format!("there is no csm session {id}"))
             .hint("`csm list` shows the sessions")
     })?;
-    let env = super::tabs::environment(ctx)?;
+    let env = ctx.tabs_environment()?;
     let notify = ctx.config()?.config.notify.clone();
     let key = session.ticket_key.clone();
     let tools = TabTools {

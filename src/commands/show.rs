@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::command_error::{CommandError, ExitKind};
 use crate::context::Context;
+use crate::event::SessionEvent;
 use crate::output::sanitize;
 use crate::session::{self, SessionRow};
 use crate::store::{Event, now_ms};
@@ -14,9 +15,6 @@ use crate::tracker::{Ticket, TicketKey};
 
 /// How many recent events `show` includes per session.
 const RECENT_EVENTS: usize = 10;
-
-/// The event kind recorded when Codex finishes a turn (from its `notify`).
-pub const TURN_COMPLETE: &str = "turn-complete";
 
 /// Arguments of `csm show`.
 #[derive(Debug, clap::Args)]
@@ -72,12 +70,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let mut details = Vec::new();
     for row in rows {
         let events = store.events(row.id, RECENT_EVENTS)?;
-        let last_assistant_message = events
-            .iter()
-            .find(|e| e.kind == TURN_COMPLETE)
-            .and_then(|e| e.data.get("last_assistant_message"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
+        let last_assistant_message = events.iter().find_map(|e| match e.parsed() {
+            SessionEvent::TurnComplete(t) => t.last_assistant_message,
+            _ => None,
+        });
         let tabs = crate::tabs::session_tabs(&store, row.id)?;
         details.push(SessionDetail {
             row,

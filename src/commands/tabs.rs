@@ -7,13 +7,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::command_error::{CommandError, ExitKind};
-use crate::context::{Context, env_var};
+use crate::context::Context;
 use crate::output::sanitize;
 use crate::store::Store;
-use crate::tabs::backend::Surroundings;
+use crate::tabs;
 use crate::tabs::record::{State, Tab};
 use crate::tabs::supervisor::{self, Supervise};
-use crate::tabs::{self, Environment, TabError};
 use crate::tracker::TicketKey;
 
 /// Arguments of `csm tabs`.
@@ -72,27 +71,6 @@ enum Action {
     },
 }
 
-/// What starting tabs needs, from this process.
-pub fn environment(ctx: &Context) -> Result<Environment, CommandError> {
-    let config = &ctx.config()?.config;
-    Ok(Environment {
-        csm_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("csm")),
-        store_file: ctx.dirs.store_file(),
-        state_dir: ctx.dirs.state.clone(),
-        secrets: config.secrets.env.clone(),
-        env: ctx.child_env()?,
-        config: config.tabs.clone(),
-        around: Surroundings {
-            tmux: env_var("TMUX").filter(|t| !t.is_empty()),
-            tmux_pane: env_var("TMUX_PANE"),
-            socket_override: env_var("CSM_TMUX_SOCKET")
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
-            tmux_installed: which::which("tmux").is_ok(),
-        },
-    })
-}
-
 /// Runs `csm tabs`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     match args.action {
@@ -100,8 +78,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         Some(Action::Approve { id }) => {
             let store = ctx.store()?;
             let id = the_pending(&store, id, "approve")?;
-            let env = environment(ctx)?;
-            let tab = tabs::approve(&store, &env, id, "csm tabs approve").map_err(error)?;
+            let env = ctx.tabs_environment()?;
+            let tab =
+                tabs::approve(&store, &env, id, "csm tabs approve").map_err(CommandError::from)?;
             match tab.state {
                 State::Failed => Err(CommandError::failure(format!(
                     "tab {id} was approved but could not start: {}",
@@ -125,7 +104,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         Some(Action::Deny { id }) => {
             let store = ctx.store()?;
             let id = the_pending(&store, id, "deny")?;
-            let tab = tabs::deny(&store, id, "csm tabs deny").map_err(error)?;
+            let tab = tabs::deny(&store, id, "csm tabs deny").map_err(CommandError::from)?;
             ctx.output.info(&format!(
                 "Denied tab {id}: {}. Codex is told when it asks.",
                 sanitize(&tab.command_line())
@@ -134,7 +113,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         }
         Some(Action::Stop { id }) => {
             let store = ctx.store()?;
-            let tab = tabs::stop(&store, id, "csm tabs stop").map_err(error)?;
+            let tab = tabs::stop(&store, id, "csm tabs stop").map_err(CommandError::from)?;
             ctx.output
                 .info(&format!("Tab {id}: {}.", sanitize(&tabs::describe(&tab))));
             Ok(())
@@ -184,22 +163,6 @@ fn the_pending(store: &Store, id: Option<i64>, verb: &str) -> Result<i64, Comman
             ))
             .hint(format!("`csm tabs` lists them; then `csm tabs {verb} ID`")))
         }
-    }
-}
-
-/// A tab step's failure as a command's.
-pub fn error(e: TabError) -> CommandError {
-    let message = sanitize(&e.to_string());
-    match e {
-        TabError::NotFound(_) => {
-            CommandError::new(ExitKind::NotFound, message).hint("`csm tabs` lists the tabs")
-        }
-        TabError::Store(e) => e.into(),
-        TabError::Invalid(_) => CommandError::usage(message),
-        TabError::NotPending { .. }
-        | TabError::NotRunning { .. }
-        | TabError::Raced(_)
-        | TabError::Backend(_) => CommandError::failure(message),
     }
 }
 

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::command_error::{CommandError, ExitKind};
+use crate::command_error::CommandError;
 use crate::context::Context;
 use crate::session;
 use crate::tracker::TicketKey;
+use crate::workflow::prune;
 use crate::worktree::{self, Recorded, State};
 
 /// Arguments of `csm worktree`.
@@ -46,7 +47,13 @@ enum Sub {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     match args.command {
         Sub::List { all, json } => list(ctx, all, json),
-        Sub::Prune { key, dry_run } => prune(ctx, &key, dry_run),
+        Sub::Prune { key, dry_run } => {
+            let key = TicketKey::parse(&key)?;
+            for line in prune::run(ctx, &key, dry_run)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -110,40 +117,5 @@ fn list(ctx: &Context, all: bool, json: bool) -> Result<(), CommandError> {
         ctx.output
             .table(["KEY", "BRANCH", "FOLDER", "STATE"], &cells)
     );
-    Ok(())
-}
-
-pub(crate) fn prune(ctx: &Context, key: &str, dry_run: bool) -> Result<(), CommandError> {
-    let key = TicketKey::parse(key)?;
-    let store = ctx.store()?;
-    let targets: Vec<Recorded> = worktree::recorded_for_ticket(&store, key.as_str())?
-        .into_iter()
-        .filter(|r| !r.removed)
-        .collect();
-    if targets.is_empty() {
-        return Err(CommandError::new(
-            ExitKind::NotFound,
-            format!("{key} has no worktree made by csm"),
-        )
-        .hint("`csm worktree list --all` shows the worktrees csm made and removed"));
-    }
-    if dry_run {
-        for rec in &targets {
-            worktree::check_removable(rec)?;
-            println!(
-                "git -C {} worktree remove {}",
-                crate::codex::command::quote(rec.repo.as_os_str()),
-                crate::codex::command::quote(rec.path.as_os_str())
-            );
-        }
-        return Ok(());
-    }
-    for rec in worktree::cleanup(&store, key.as_str())? {
-        ctx.output.info(&format!(
-            "Removed the worktree {}; the branch {} stays.",
-            rec.path.display(),
-            rec.branch
-        ));
-    }
     Ok(())
 }

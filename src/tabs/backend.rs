@@ -128,22 +128,6 @@ pub trait Backend {
     fn read(&self, started: &Started, lines: usize) -> Result<Option<String>, BackendError>;
 }
 
-/// The backend for a placement.
-pub fn backend(placement: &Placement) -> Box<dyn Backend> {
-    match placement {
-        Placement::Tmux {
-            socket,
-            session,
-            detached,
-        } => Box::new(super::tmux::Tmux {
-            socket: socket.clone(),
-            session: session.clone(),
-            detached: *detached,
-        }),
-        Placement::Log => Box::new(super::log::LogFile),
-    }
-}
-
 /// What decides the placement, read from the environment Codex runs in.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Surroundings {

@@ -24,6 +24,7 @@ use serde_json::json;
 
 use crate::codex::Settings;
 use crate::config::TabsSection;
+use crate::event::EventKind;
 use crate::store::{Session, Store, StoreError};
 
 use backend::{BackendError, Choice, Launch, Placement, Surroundings};
@@ -120,9 +121,7 @@ pub struct RunRequest {
 
 /// A session's tabs, oldest first.
 pub fn session_tabs(store: &Store, session_id: i64) -> Result<Vec<Tab>, StoreError> {
-    Ok(record::fold(
-        &store.events_with_prefix(session_id, record::KIND_PREFIX)?,
-    ))
+    Ok(record::fold(&store.tab_events(session_id)?))
 }
 
 /// A tab by its id, from any session.
@@ -130,7 +129,7 @@ pub fn find(store: &Store, id: i64) -> Result<Option<Tab>, StoreError> {
     let Some(event) = store.event(id)? else {
         return Ok(None);
     };
-    if event.kind != record::REQUESTED {
+    if !event.is(record::REQUESTED) {
         return Ok(None);
     }
     Ok(session_tabs(store, event.session_id)?
@@ -225,7 +224,7 @@ pub fn request(
     };
     let data = serde_json::to_value(&request)
         .map_err(|e| TabError::Invalid(format!("cannot record the request: {e}")))?;
-    let id = store.add_event(session.id, record::REQUESTED, &data)?;
+    let id = store.add_event(session.id, &record::event(record::REQUESTED, data))?;
     if let Some(reason) = refusal {
         decide(
             store,
@@ -252,11 +251,16 @@ fn decide(
     store: &Store,
     session_id: i64,
     id: i64,
-    kind: &str,
+    kind: EventKind,
     data: serde_json::Value,
 ) -> Result<(), TabError> {
     store
-        .add_event_once(session_id, id, record::DECISIONS, kind, &data)?
+        .add_event_once(
+            session_id,
+            id,
+            record::DECISIONS,
+            &record::event(kind, data),
+        )?
         .map(|_| ())
         .ok_or(TabError::Raced(id))
 }
@@ -368,18 +372,20 @@ pub fn start(store: &Store, env: &Environment, tab: &Tab) -> Result<Tab, TabErro
         env: &env.env,
         log_file: &log_file,
     };
-    match backend::backend(&placement).start(&launch) {
+    match backend_for(&placement).start(&launch) {
         Ok(started) => {
             let mut data = serde_json::to_value(&started).unwrap_or_else(|_| json!({}));
             data["request"] = json!(tab.id);
-            store.add_event(tab.session_id, record::STARTED, &data)?;
+            store.add_event(tab.session_id, &record::event(record::STARTED, data))?;
         }
         Err(e) => {
             tracing::warn!(tab = tab.id, error = %e, "cannot start a tab");
             store.add_event(
                 tab.session_id,
-                record::FAILED,
-                &json!({"request": tab.id, "error": e.to_string()}),
+                &record::event(
+                    record::FAILED,
+                    json!({"request": tab.id, "error": e.to_string()}),
+                ),
             )?;
         }
     }
@@ -411,7 +417,7 @@ pub fn read(tab: &Tab, lines: usize) -> Result<Option<String>, TabError> {
     let (Some(started), Some(placement)) = (&tab.started, &tab.request.placement) else {
         return Ok(None);
     };
-    let text = backend::backend(placement).read(started, lines)?;
+    let text = backend_for(placement).read(started, lines)?;
     Ok(text.map(|t| last_lines(&t, lines)))
 }
 
@@ -443,8 +449,7 @@ pub fn stop(store: &Store, id: i64, by: &str) -> Result<Tab, TabError> {
     };
     store.add_event(
         tab.session_id,
-        record::STOPPED,
-        &json!({"request": id, "by": by}),
+        &record::event(record::STOPPED, json!({"request": id, "by": by})),
     )?;
     let mut killed = false;
     'signals: for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL] {
@@ -471,11 +476,30 @@ pub fn stop(store: &Store, id: i64, by: &str) -> Result<Tab, TabError> {
         let signal = killed.then_some(libc::SIGKILL);
         store.add_event(
             tab.session_id,
-            record::EXITED,
-            &json!({"request": id, "code": null, "signal": signal}),
+            &record::event(
+                record::EXITED,
+                json!({"request": id, "code": null, "signal": signal}),
+            ),
         )?;
     }
     find(store, id)?.ok_or_else(|| TabError::NotFound(id.to_string()))
+}
+
+/// The backend for a placement (here, above both: `backend` knows
+/// neither `tmux` nor `log`).
+fn backend_for(placement: &Placement) -> Box<dyn backend::Backend> {
+    match placement {
+        Placement::Tmux {
+            socket,
+            session,
+            detached,
+        } => Box::new(tmux::Tmux {
+            socket: socket.clone(),
+            session: session.clone(),
+            detached: *detached,
+        }),
+        Placement::Log => Box::new(log::LogFile),
+    }
 }
 
 fn signal_group(pid: u32, signal: libc::c_int) {

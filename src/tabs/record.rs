@@ -13,30 +13,34 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::event::{EventKind, SessionEvent};
 use crate::store::Event;
 
 use super::backend::{Placement, Started};
 
 /// Codex asked for a command to run in a tab.
-pub const REQUESTED: &str = "tab-requested";
+pub const REQUESTED: EventKind = EventKind::TabRequested;
 /// The request may run (by the user, `tabs=auto`, or `[tabs] allow`).
-pub const APPROVED: &str = "tab-approved";
+pub const APPROVED: EventKind = EventKind::TabApproved;
 /// The user said no.
-pub const DENIED: &str = "tab-denied";
+pub const DENIED: EventKind = EventKind::TabDenied;
 /// csm said no (folder outside the session's, tabs off, no such program).
-pub const REFUSED: &str = "tab-refused";
+pub const REFUSED: EventKind = EventKind::TabRefused;
 /// The tab runs.
-pub const STARTED: &str = "tab-started";
+pub const STARTED: EventKind = EventKind::TabStarted;
 /// The tab could not be started.
-pub const FAILED: &str = "tab-failed";
+pub const FAILED: EventKind = EventKind::TabFailed;
 /// Someone asked the tab to stop.
-pub const STOPPED: &str = "tab-stopped";
+pub const STOPPED: EventKind = EventKind::TabStopped;
 /// The tab's command ended.
-pub const EXITED: &str = "tab-exited";
-/// Every tab event's kind starts with this.
-pub const KIND_PREFIX: &str = "tab-";
+pub const EXITED: EventKind = EventKind::TabExited;
 /// A request gets at most one of these.
-pub const DECISIONS: &[&str] = &[APPROVED, DENIED, REFUSED];
+pub const DECISIONS: &[EventKind] = &EventKind::TAB_DECISIONS;
+
+/// A tab's step as a session event.
+pub fn event(kind: EventKind, data: Value) -> SessionEvent {
+    SessionEvent::Tab(kind, data)
+}
 
 /// What Codex asked for, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,7 +203,8 @@ fn text(data: &Value, key: &str) -> Option<String> {
 pub fn fold(events: &[Event]) -> Vec<Tab> {
     let mut tabs: Vec<Tab> = Vec::new();
     for e in events {
-        if e.kind == REQUESTED {
+        let kind = EventKind::parse(&e.kind);
+        if kind == Some(REQUESTED) {
             let Ok(request) = serde_json::from_value::<Request>(e.data.clone()) else {
                 continue;
             };
@@ -223,7 +228,8 @@ pub fn fold(events: &[Event]) -> Vec<Tab> {
         let Some(tab) = tabs.iter_mut().find(|t| t.id == id) else {
             continue;
         };
-        match e.kind.as_str() {
+        let Some(kind) = kind else { continue };
+        match kind {
             APPROVED if tab.state == State::Pending => {
                 tab.state = State::Approved;
                 tab.approved_by = text(&e.data, "by");
@@ -282,12 +288,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev(id: i64, kind: &str, data: Value) -> Event {
+    fn ev(id: i64, kind: EventKind, data: Value) -> Event {
         Event {
             id,
             session_id: 1,
             at: id * 1000,
-            kind: kind.into(),
+            kind: kind.as_str().into(),
             data,
         }
     }
@@ -300,7 +306,7 @@ mod tests {
     #[test]
     fn a_tab_from_request_to_exit() {
         let events = vec![
-            ev(1, "launched", json!({})),
+            ev(1, EventKind::Launched, json!({})),
             ev(2, REQUESTED, request(&["npm", "run", "dev"])),
             ev(3, APPROVED, json!({"request": 2, "by": "csm tabs approve"})),
             ev(
@@ -308,7 +314,7 @@ mod tests {
                 STARTED,
                 json!({"request": 2, "pid": 4242, "log": "/state/tabs/1/2.log"}),
             ),
-            ev(5, "turn-complete", json!({})),
+            ev(5, EventKind::TurnComplete, json!({})),
             ev(6, STOPPED, json!({"request": 2, "by": "codex"})),
             ev(7, EXITED, json!({"request": 2, "code": null, "signal": 2})),
         ];

@@ -212,7 +212,7 @@ fn record_exit(s: &Supervise, code: Option<i32>, signal: Option<i32>, error: Opt
         if let Some(e) = error {
             data["error"] = json!(e);
         }
-        store.add_event(request.session_id, record::EXITED, &data)?;
+        store.add_event(request.session_id, &record::event(record::EXITED, data))?;
         Ok(())
     });
     if let Err(e) = recorded {

@@ -31,12 +31,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::command_error::{CommandError, ExitKind};
-use crate::commands::{resume, start};
 use crate::context::Context;
 use crate::output::{Output, sanitize};
 use crate::session::{self, Freshness, SessionRow, TICKET_CACHE_TTL, TicketInfo};
 use crate::store::{Store, now_ms};
 use crate::tracker::{TicketKey, Tracker};
+use crate::workflow::{self, CodexLauncher};
 
 use super::data::{self, Loader};
 use super::state::{App, Detail, Effect, Key, PendingTab, Tickets};
@@ -373,9 +373,8 @@ impl Ui<'_> {
             }
             Effect::ApproveTab { id, key } => {
                 let approved = self.ctx.store().and_then(|store| {
-                    let env = crate::commands::tabs::environment(self.ctx)?;
-                    crate::tabs::approve(&store, &env, id, "csm ui")
-                        .map_err(crate::commands::tabs::error)
+                    let env = self.ctx.tabs_environment()?;
+                    crate::tabs::approve(&store, &env, id, "csm ui").map_err(CommandError::from)
                 });
                 match approved {
                     Ok(tab) if tab.state == crate::tabs::record::State::Failed => {
@@ -401,7 +400,7 @@ impl Ui<'_> {
             }
             Effect::DenyTab { id, key } => {
                 let denied = self.ctx.store().and_then(|store| {
-                    crate::tabs::deny(&store, id, "csm ui").map_err(crate::commands::tabs::error)
+                    crate::tabs::deny(&store, id, "csm ui").map_err(CommandError::from)
                 });
                 match denied {
                     Ok(tab) => self
@@ -423,22 +422,16 @@ impl Ui<'_> {
                 }
             }
             Effect::Start { key } => {
-                let outcome = self.handed_over(|| {
-                    let ctx = Context::new(output)?;
-                    start::run(&ctx, start::Args::for_key(key.as_str()))
-                })?;
+                let outcome = self.handed_over(|| start_flow(output, key.clone()))?;
                 match outcome {
-                    Ok(()) => self.codex_exited(key.as_str(), 0),
-                    Err(e) => match e.kind {
-                        ExitKind::Child(code) => self.codex_exited(key.as_str(), code.into()),
-                        _ => self.app.fail(describe(&e)),
-                    },
+                    Ok(code) => self.codex_exited(key.as_str(), code),
+                    Err(e) => self.app.fail(describe(&e)),
                 }
                 self.app.tickets.refreshing = true;
                 let _ = self.tickets_tx.send(ToTickets::Refresh);
             }
             Effect::Done { key } => {
-                let outcome = self.handed_over(|| done_flow(&key))?;
+                let outcome = self.handed_over(|| done_flow(output, &key))?;
                 match outcome {
                     Ok(message) => self.app.info(message),
                     Err(e) => self.app.fail(describe(&e)),
@@ -502,59 +495,92 @@ fn key_of(k: KeyEvent) -> Option<Key> {
     })
 }
 
-/// What `csm resume` runs, for the session the dashboard has selected.
+/// A fresh context for one workflow run from the dashboard, as a `csm`
+/// command would have (resume's short tracker wait stays with it).
+fn fresh(output: Output) -> Result<Context, CommandError> {
+    Context::new(output)
+}
+
+/// The selected session resumed: [`workflow::resume::run`], as `csm
+/// resume` runs it; Codex's exit code.
 fn resume_flow(output: Output, session_id: i64) -> Result<i32, CommandError> {
-    let ctx = Context::new(output)?;
+    let ctx = fresh(output)?;
     let store = ctx.store()?;
     let session = store.session(session_id)?.ok_or_else(|| {
         CommandError::new(ExitKind::NotFound, "the session is no longer in the store")
     })?;
     let key = TicketKey::parse(&session.ticket_key)?;
-    let exit = resume::resume_and_wait(&ctx, &key, &session, false)?;
-    Ok(exit.map_or(0, |e| e.code()))
+    resume_session(&ctx, &key, &session)
 }
 
-/// The arguments of `csm done KEY`, previewed with `--dry-run`.
-fn done_args(key: &str, dry_run: bool) -> Vec<String> {
-    let mut args = vec!["done".to_string(), key.to_string()];
-    if dry_run {
-        args.push("--dry-run".into());
+fn resume_session(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &crate::store::Session,
+) -> Result<i32, CommandError> {
+    match workflow::resume::run(ctx, key, session, false, &CodexLauncher)? {
+        workflow::resume::Outcome::Ran(exit) => Ok(exit.code()),
+        workflow::resume::Outcome::DryRun { .. } => Ok(0),
     }
-    args
 }
 
-/// `csm done KEY --dry-run`, a y/N question, then `csm done KEY`, run by
-/// this very csm in the user's terminal.
-fn done_flow(key: &str) -> Result<String, CommandError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| CommandError::failure(format!("cannot find csm itself: {e}")))?;
-    let run = |dry_run: bool| -> Result<std::process::ExitStatus, CommandError> {
-        let args = done_args(key, dry_run);
-        println!("$ csm {}", args.join(" "));
-        Command::new(&exe)
-            .args(&args)
-            .status()
-            .map_err(|e| CommandError::failure(format!("cannot run csm done: {e}")))
-    };
-    let preview = run(true)?;
-    if !preview.success() {
-        pause()?;
-        return Err(CommandError::failure(format!(
-            "csm done {key} --dry-run failed ({preview}); nothing was posted"
-        )));
+/// `s`: [`workflow::start::run`] with the defaults, as `csm start KEY`
+/// runs it (a ticket with a session offers to resume it); Codex's exit
+/// code.
+fn start_flow(output: Output, key: TicketKey) -> Result<i32, CommandError> {
+    use workflow::start::{Outcome, Request};
+    let ctx = fresh(output)?;
+    match workflow::start::run(&ctx, &Request::new(key.clone()), &CodexLauncher)? {
+        Outcome::Ran { exit, .. } => Ok(exit.code()),
+        Outcome::DryRun { .. } => Ok(0),
+        Outcome::HasSession(last) => {
+            if ask_default_yes(&format!("{key} already has a session. Resume it? [Y/n] "))? {
+                resume_session(&ctx, &key, &last)
+            } else {
+                Err(workflow::start::has_session(&key, &last))
+            }
+        }
+    }
+}
+
+/// `d`: [`workflow::done::run`] as a dry run (the note and what would
+/// happen are shown), a y/N question, then the real run: what `csm done
+/// KEY --dry-run` and `csm done KEY` do, in this process.
+fn done_flow(output: Output, key: &str) -> Result<String, CommandError> {
+    use workflow::done::{Outcome, Request};
+    let key = TicketKey::parse(key)?;
+    let mut request = Request::new(key.clone());
+    request.dry_run = true;
+    println!("Finishing {key}: the note first, nothing is posted yet.");
+    let preview = fresh(output).and_then(|ctx| workflow::done::run(&ctx, &request));
+    match preview {
+        Ok(Outcome::Preview { note, actions }) => {
+            println!("{note}");
+            println!("---");
+            for line in actions {
+                println!("{line}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprint!("{}", e.render(&output));
+            pause()?;
+            return Err(CommandError::failure(format!(
+                "{key}: {}; nothing was posted",
+                e.message
+            )));
+        }
     }
     if !ask(&format!("Post this and finish {key}? [y/N] "))? {
         return Ok(format!("{key}: done cancelled, nothing posted"));
     }
-    let status = run(false)?;
-    pause()?;
-    if status.success() {
-        Ok(format!("{key} is done"))
-    } else {
-        Err(CommandError::failure(format!(
-            "csm done {key} failed ({status})"
-        )))
+    request.dry_run = false;
+    let result = fresh(output).and_then(|ctx| workflow::done::run(&ctx, &request));
+    if let Err(e) = &result {
+        eprint!("{}", e.render(&output));
     }
+    pause()?;
+    result.map(|_| format!("{key} is done"))
 }
 
 fn read_answer() -> Result<String, CommandError> {
@@ -570,6 +596,12 @@ fn ask(question: &str) -> Result<bool, CommandError> {
     print!("{question}");
     let answer = read_answer()?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+fn ask_default_yes(question: &str) -> Result<bool, CommandError> {
+    print!("{question}");
+    let answer = read_answer()?;
+    Ok(!answer.trim().eq_ignore_ascii_case("n"))
 }
 
 fn pause() -> Result<(), CommandError> {
@@ -714,7 +746,7 @@ fn store_thread(
             continue;
         }
         let command = match (&ctx, TicketKey::parse(&session.ticket_key)) {
-            (Some(ctx), Ok(key)) => resume::command_for(ctx, &key, session, None, true)
+            (Some(ctx), Ok(key)) => workflow::resume::command_for(ctx, &key, session, None, true)
                 .map(|c| c.to_string())
                 .map_err(|e| describe(&e)),
             (_, Err(e)) => Err(e.to_string()),
@@ -858,12 +890,6 @@ mod tests {
             strings(opener("/tmp/a b;rm -rf x.md", Some("cat"))),
             vec!["cat", "/tmp/a b;rm -rf x.md"]
         );
-    }
-
-    #[test]
-    fn done_is_previewed_first() {
-        assert_eq!(done_args("PROJ-1", true), ["done", "PROJ-1", "--dry-run"]);
-        assert_eq!(done_args("PROJ-1", false), ["done", "PROJ-1"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::codex::rollout;
-use crate::commands::show::TURN_COMPLETE;
+use crate::event::{EventKind, SessionEvent};
 use crate::session::{self, Freshness, Infos, SessionRow, TicketInfo};
 use crate::store::{Session, SessionStatus, Store, StoreError};
 
@@ -124,7 +124,7 @@ pub fn load_detail(
     command: Result<String, String>,
 ) -> Result<Detail, StoreError> {
     let events = store.events(session.id, RECENT_EVENTS)?;
-    let report = store.latest_event(session.id, crate::report::EVENT)?;
+    let report = store.latest_event(session.id, EventKind::Report)?;
     let mut criteria = report
         .as_ref()
         .and_then(|r| r.data.get("criteria")?.as_array().cloned())
@@ -169,12 +169,10 @@ pub fn load_detail(
         (summary, r.at)
     });
     let from_turn = store
-        .latest_event(session.id, TURN_COMPLETE)?
-        .and_then(|e| {
-            e.data
-                .get("last_assistant_message")?
-                .as_str()
-                .map(str::to_string)
+        .latest_event(session.id, EventKind::TurnComplete)?
+        .and_then(|e| match e.parsed() {
+            SessionEvent::TurnComplete(t) => t.last_assistant_message,
+            _ => None,
         });
     let last_message = from_turn.or_else(|| {
         let home = codex_home?;
@@ -266,7 +264,7 @@ mod tests {
         assert_eq!(d.criteria[2].status, CriterionStatus::Unclear);
         assert!(d.report.unwrap().0.contains("two of three"));
         assert!(d.last_message.unwrap().starts_with("CSV export works"));
-        assert_eq!(d.events[0].kind, "report");
+        assert!(d.events[0].is(EventKind::Report));
 
         // No report: the ticket's criteria as of the last launch, unjudged.
         let id = rows.iter().find(|r| r.key == "PROJ-101").unwrap().id;
@@ -299,8 +297,10 @@ mod tests {
             store
                 .add_event(
                     s,
-                    "tab-requested",
-                    &serde_json::json!({"argv": argv, "name": "t", "cwd": "/r"}),
+                    &SessionEvent::Tab(
+                        EventKind::TabRequested,
+                        serde_json::json!({"argv": argv, "name": "t", "cwd": "/r"}),
+                    ),
                 )
                 .unwrap()
         };
@@ -309,8 +309,10 @@ mod tests {
         store
             .add_event(
                 running,
-                "tab-denied",
-                &serde_json::json!({"request": answered, "by": "x"}),
+                &SessionEvent::Tab(
+                    EventKind::TabDenied,
+                    serde_json::json!({"request": answered, "by": "x"}),
+                ),
             )
             .unwrap();
         request(idle, &["make"]);

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::codex::Settings;
 use crate::codex::command::{CodexCommand, Invocation};
+use crate::event::{EventKind, SessionEvent};
 use crate::session::{self, Freshness, SessionRow, TicketInfo};
 use crate::store::{NewSession, SessionStatus, Store};
 
@@ -226,27 +227,33 @@ pub fn store() -> (Store, i64) {
         }
         store.set_status(id, s.status).expect("status");
         let at = now - s.ago;
-        let event = |ago: i64, kind: &str, data: Value| {
-            let e = store.add_event(id, kind, &data).expect("event");
+        let event = |ago: i64, kind: EventKind, data: Value| {
+            let e = store
+                .add_event(id, &SessionEvent::from_row(kind.as_str(), &data))
+                .expect("event");
             store.set_event_time(e, at - ago).expect("event time");
         };
-        event(2 * HOUR, "launched", json!({"pid": 4242, "pty": true}));
-        event(2 * HOUR - MIN, "captured", json!({}));
+        event(
+            2 * HOUR,
+            EventKind::Launched,
+            json!({"pid": 4242, "pty": true}),
+        );
+        event(2 * HOUR - MIN, EventKind::Captured, json!({}));
         if s.key == "PROJ-103" {
             event(
                 30 * MIN,
-                TURN_COMPLETE_KIND,
+                EventKind::TurnComplete,
                 json!({"last_assistant_message": "Wrote the exporter."}),
             );
             event(
                 MIN,
-                TURN_COMPLETE_KIND,
+                EventKind::TurnComplete,
                 json!({"last_assistant_message":
                     "CSV export works: `csm list --csv` prints a header and one row per session.\n\nStill open: fields with commas are not quoted yet; I will add that next.\u{1b}]0;pwned\u{7}"}),
             );
             event(
                 0,
-                crate::report::EVENT,
+                EventKind::Report,
                 json!({
                     "summary": "two of three criteria met",
                     "criteria": [
@@ -282,8 +289,6 @@ pub fn store() -> (Store, i64) {
     }
     (store, now)
 }
-
-const TURN_COMPLETE_KIND: &str = crate::commands::show::TURN_COMPLETE;
 
 /// A loader that has read the cache, and heard that the old Jira is
 /// offline.

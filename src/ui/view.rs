@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::codex::Settings;
+use crate::event::SessionEvent;
 use crate::output::sanitize;
 use crate::session;
 use crate::store::{Event, SessionStatus};
@@ -657,19 +658,15 @@ fn heading(text: &str, theme: &Theme) -> Line<'static> {
 
 /// One event on one line of `width` columns.
 fn event_line(e: &Event, now: i64, width: usize, theme: &Theme) -> Line<'static> {
-    let data = &e.data;
-    let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(one_line);
-    let what = match e.kind.as_str() {
-        "turn-complete" => text("last_assistant_message").unwrap_or_default(),
-        "launched" => data
-            .get("pid")
-            .map(|p| format!("pid {p}"))
+    let what = match e.parsed() {
+        SessionEvent::TurnComplete(t) => t
+            .last_assistant_message
+            .as_deref()
+            .map(one_line)
             .unwrap_or_default(),
-        "exited" => data
-            .get("code")
-            .map(|c| format!("status {c}"))
-            .unwrap_or_default(),
-        "report" => text("summary").unwrap_or_default(),
+        SessionEvent::Launched(l) => l.pid.map(|p| format!("pid {p}")).unwrap_or_default(),
+        SessionEvent::Exited(x) => x.code.map(|c| format!("status {c}")).unwrap_or_default(),
+        SessionEvent::Report(r) => r.summary.as_deref().map(one_line).unwrap_or_default(),
         _ => String::new(),
     };
     let age = format!("{:>4}  ", session::age(e.at, now));

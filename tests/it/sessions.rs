@@ -61,8 +61,10 @@ fn fixture() -> TestEnv {
     store
         .add_event(
             b,
-            "turn-complete",
-            &json!({"last_assistant_message": "Tests pass.\u{1b}]0;pwned\u{7} Next: docs."}),
+            &csm::event::SessionEvent::from_row(
+                "turn-complete",
+                &json!({"last_assistant_message": "Tests pass.\u{1b}]0;pwned\u{7} Next: docs."}),
+            ),
         )
         .unwrap();
     env

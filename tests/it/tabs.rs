@@ -143,7 +143,7 @@ impl Drop for Server {
 fn tab_events(env: &TestEnv, session: i64) -> Vec<(String, Value)> {
     let store = Store::open(&env.store_file()).unwrap();
     store
-        .events_with_prefix(session, "tab-")
+        .tab_events(session)
         .unwrap()
         .into_iter()
         .map(|e| (e.kind, e.data))
@@ -535,19 +535,26 @@ fn started_log_tab(store: &Store, session: i64, argv: &[&str], cwd: &std::path::
     let req = store
         .add_event(
             session,
-            "tab-requested",
-            &json!({"argv": argv, "name": "t", "cwd": cwd, "placement": {"backend": "log"}}),
+            &csm::event::SessionEvent::from_row(
+                "tab-requested",
+                &json!({"argv": argv, "name": "t", "cwd": cwd, "placement": {"backend": "log"}}),
+            ),
         )
         .unwrap();
     store
         .add_event(
             session,
-            "tab-approved",
-            &json!({"request": req, "by": "test"}),
+            &csm::event::SessionEvent::from_row(
+                "tab-approved",
+                &json!({"request": req, "by": "test"}),
+            ),
         )
         .unwrap();
     store
-        .add_event(session, "tab-started", &json!({"request": req, "pid": 1}))
+        .add_event(
+            session,
+            &csm::event::SessionEvent::from_row("tab-started", &json!({"request": req, "pid": 1})),
+        )
         .unwrap();
     req
 }
@@ -872,9 +879,11 @@ fn the_dashboard_shows_a_waiting_request_and_a_approves_it() {
     store
         .add_event(
             id,
-            "tab-requested",
-            &json!({"argv": ["sh", "-c", "echo approved-in-the-dashboard"],
+            &csm::event::SessionEvent::from_row(
+                "tab-requested",
+                &json!({"argv": ["sh", "-c", "echo approved-in-the-dashboard"],
                     "name": "ui", "cwd": folder, "placement": {"backend": "log"}}),
+            ),
         )
         .unwrap();
 

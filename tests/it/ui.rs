@@ -315,6 +315,49 @@ fn start_settings_open_and_resume_from_the_dashboard_with_real_codex() {
         s.contains("Idle (1)") && s.contains("Last message") && s.contains("Adding the header row")
     });
 
+    // d: the note is previewed (Codex asked for its report) and, after a
+    // yes, posted and the ticket moved: `workflow::done`, in this process.
+    let report = serde_json::json!({
+        "summary": "Added `csm list --csv` with a header row.",
+        "criteria": [
+            {"number": 1, "status": "met", "evidence": "test csv_prints passes"},
+            {"number": 2, "status": "met", "evidence": "test one_row_each passes"},
+            {"number": 3, "status": "met", "evidence": "test header_row passes"}
+        ]
+    })
+    .to_string();
+    model.push_text(&report);
+    model.push_text(&report);
+    tmux.type_text("d");
+    tmux.wait_for_within("the preview and the question", CODEX_START, |s| {
+        s.contains("would move PROJ-1 to \"Done\"")
+            && s.contains("Post this and finish PROJ-1? [y/N]")
+    });
+    assert!(
+        fake.issue("PROJ-1").unwrap().comments.is_empty(),
+        "a preview posts nothing"
+    );
+    tmux.type_text("y");
+    tmux.press("Enter");
+    tmux.wait_for_within("the note posted", CODEX_START, |s| {
+        s.contains("Press Enter to return to the dashboard")
+    });
+    let issue = fake.issue("PROJ-1").unwrap();
+    assert_eq!(issue.status, "Done");
+    assert_eq!(issue.comments.len(), 1);
+    let turns = model.wait_for_turns(4, CODEX_START);
+    assert_eq!(
+        turns[3].headers.get("session-id"),
+        Some(&id),
+        "the report comes from the session"
+    );
+    tmux.press("Enter");
+    tmux.wait_for_within(
+        "the dashboard with the news",
+        Duration::from_secs(10),
+        |s| s.contains("PROJ-1 is done"),
+    );
+
     tmux.type_text("q");
     tmux.wait_for_text("CSM-EXITED 0");
     assert_restored(&tmux);
