@@ -9,6 +9,7 @@
 //! progress) and a [`Launcher`] that runs Codex in the terminal.
 
 pub mod done;
+pub mod draft;
 pub mod prune;
 pub mod resume;
 pub mod start;
