@@ -14,15 +14,121 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Reasoning effort (`-c model_reasoning_effort=...`).
-pub const EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh"];
-/// Sandbox modes (`-s`).
-pub const SANDBOXES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
-/// Approval policies (`-a`).
-pub const APPROVALS: &[&str] = &["on-request", "never"];
-/// `tabs`: off (the default), on (each request needs the user's approval
-/// unless `[tabs] allow` matches), auto (requests run at once).
-pub const TABS: &[&str] = &["off", "on", "auto"];
+/// Defines a setting's closed set of values: the enum, its string forms
+/// (written once, here), `ALL`, `parse` (case-insensitive), serde as the
+/// string, and the list of names (`$names`) the editor and errors show.
+macro_rules! choice {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $names:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order the editor cycles through them.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The value as Codex (or csm) spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The value a string names (any case).
+            pub fn parse(text: &str) -> Option<$name> {
+                let lower = text.to_ascii_lowercase();
+                $name::ALL.iter().copied().find(|v| v.as_str() == lower)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                let text = String::deserialize(d)?;
+                $name::parse(&text)
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown value {text:?}")))
+            }
+        }
+
+        /// The string forms of every value.
+        pub const $names: &[&str] = &[$($text,)+];
+    };
+}
+
+choice! {
+    /// Reasoning effort (`-c model_reasoning_effort=...`).
+    Effort, EFFORTS {
+        /// No reasoning.
+        None = "none",
+        /// Minimal.
+        Minimal = "minimal",
+        /// Low.
+        Low = "low",
+        /// Medium.
+        Medium = "medium",
+        /// High.
+        High = "high",
+        /// Extra high.
+        XHigh = "xhigh",
+    }
+}
+
+choice! {
+    /// Sandbox modes (`-s`).
+    Sandbox, SANDBOXES {
+        /// Codex reads, writes nothing.
+        ReadOnly = "read-only",
+        /// Codex writes in the folder.
+        WorkspaceWrite = "workspace-write",
+        /// No sandbox.
+        DangerFullAccess = "danger-full-access",
+    }
+}
+
+choice! {
+    /// Approval policies (`-a`).
+    Approval, APPROVALS {
+        /// Codex asks when it wants to.
+        OnRequest = "on-request",
+        /// Codex never asks.
+        Never = "never",
+    }
+}
+
+choice! {
+    /// `tabs`: whether, and how freely, Codex may run commands in tabs
+    /// (csm's own setting, not a Codex flag).
+    #[derive(Default)]
+    TabsMode, TABS {
+        /// No MCP server is passed to Codex (the default).
+        #[default]
+        Off = "off",
+        /// Each request needs the user's approval, unless `[tabs] allow`
+        /// matches it.
+        On = "on",
+        /// Requests run at once.
+        Auto = "auto",
+    }
+}
+
 /// The names `csm set` accepts.
 pub const NAMES: &[&str] = &[
     "model", "effort", "sandbox", "approval", "search", "profile", "config", "tabs",
@@ -36,14 +142,14 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// `-c model_reasoning_effort="EFFORT"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub effort: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub effort: Option<Effort>,
     /// `-s SANDBOX`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sandbox: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub sandbox: Option<Sandbox>,
     /// `-a APPROVAL`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub approval: Option<Approval>,
     /// `--search`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<bool>,
@@ -54,21 +160,8 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<String>,
     /// Tabs: `off`, `on` or `auto` (csm's own; see [`Settings::tabs_mode`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tabs: Option<String>,
-}
-
-/// Whether, and how freely, Codex may run commands in tabs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TabsMode {
-    /// No MCP server is passed to Codex.
-    #[default]
-    Off,
-    /// Each request needs the user's approval, unless `[tabs] allow`
-    /// matches it.
-    On,
-    /// Requests run at once.
-    Auto,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    pub tabs: Option<TabsMode>,
 }
 
 /// Why a setting was refused.
@@ -135,21 +228,21 @@ impl Settings {
                 self.effort = if clear {
                     None
                 } else {
-                    Some(one_of(name, value, EFFORTS)?)
+                    Some(one_of(name, value, Effort::parse, EFFORTS)?)
                 }
             }
             "sandbox" => {
                 self.sandbox = if clear {
                     None
                 } else {
-                    Some(one_of(name, value, SANDBOXES)?)
+                    Some(one_of(name, value, Sandbox::parse, SANDBOXES)?)
                 }
             }
             "approval" => {
                 self.approval = if clear {
                     None
                 } else {
-                    Some(one_of(name, value, APPROVALS)?)
+                    Some(one_of(name, value, Approval::parse, APPROVALS)?)
                 }
             }
             "search" => {
@@ -164,7 +257,7 @@ impl Settings {
                 self.tabs = if clear {
                     None
                 } else {
-                    Some(one_of(name, value, TABS)?)
+                    Some(one_of(name, value, TabsMode::parse, TABS)?)
                 }
             }
             "config" => {
@@ -196,18 +289,14 @@ impl Settings {
 
     /// Whether Codex may run commands in tabs.
     pub fn tabs_mode(&self) -> TabsMode {
-        match self.tabs.as_deref() {
-            Some("on") => TabsMode::On,
-            Some("auto") => TabsMode::Auto,
-            _ => TabsMode::Off,
-        }
+        self.tabs.unwrap_or_default()
     }
 
     /// Flags for the interactive UI (`codex` and `codex resume`).
     pub fn interactive_args(&self) -> Vec<OsString> {
         let mut args = self.common_args();
         if let Some(a) = &self.approval {
-            args.extend(["-a".into(), a.into()]);
+            args.extend(["-a".into(), a.as_str().into()]);
         }
         if self.search == Some(true) {
             args.push("--search".into());
@@ -234,7 +323,7 @@ impl Settings {
             ]);
         }
         if let Some(s) = &self.sandbox {
-            args.extend(["-s".into(), s.into()]);
+            args.extend(["-s".into(), s.as_str().into()]);
         }
         if let Some(p) = &self.profile {
             args.extend(["-p".into(), p.into()]);
@@ -255,9 +344,9 @@ impl fmt::Display for Settings {
             }
         };
         push("model", self.model.clone());
-        push("effort", self.effort.clone());
-        push("sandbox", self.sandbox.clone());
-        push("approval", self.approval.clone());
+        push("effort", self.effort.map(|e| e.to_string()));
+        push("sandbox", self.sandbox.map(|s| s.to_string()));
+        push("approval", self.approval.map(|a| a.to_string()));
         push(
             "search",
             self.search
@@ -278,6 +367,17 @@ impl fmt::Display for Settings {
     }
 }
 
+/// A stored value this version does not know drops that setting only
+/// (Codex's default), rather than the session's other settings.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
 fn bad(name: &str, value: &str, allowed: &[&str]) -> SettingsError {
     SettingsError::BadValue {
         name: name.to_string(),
@@ -286,13 +386,13 @@ fn bad(name: &str, value: &str, allowed: &[&str]) -> SettingsError {
     }
 }
 
-fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, SettingsError> {
-    let lower = value.to_ascii_lowercase();
-    allowed
-        .iter()
-        .find(|a| **a == lower)
-        .map(|a| a.to_string())
-        .ok_or_else(|| bad(name, value, allowed))
+fn one_of<T>(
+    name: &str,
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+    allowed: &[&str],
+) -> Result<T, SettingsError> {
+    parse(value).ok_or_else(|| bad(name, value, allowed))
 }
 
 fn word(name: &str, value: &str) -> Result<String, SettingsError> {
@@ -352,7 +452,7 @@ mod tests {
         ] {
             s.apply(a).unwrap();
         }
-        assert_eq!(s.effort.as_deref(), Some("high"));
+        assert_eq!(s.effort, Some(Effort::High));
         assert_eq!(
             s.to_string(),
             "model=gpt-5.5 effort=high sandbox=workspace-write approval=never search=on profile=work config=model_verbosity=\"low\""
@@ -396,6 +496,20 @@ mod tests {
         ));
         s.apply("tabs=default").unwrap();
         assert_eq!(s.tabs, None);
+        for (all, names) in [
+            (
+                Effort::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                EFFORTS,
+            ),
+            (Sandbox::ALL.iter().map(|v| v.as_str()).collect(), SANDBOXES),
+            (
+                Approval::ALL.iter().map(|v| v.as_str()).collect(),
+                APPROVALS,
+            ),
+            (TabsMode::ALL.iter().map(|v| v.as_str()).collect(), TABS),
+        ] {
+            assert_eq!(all, names);
+        }
         s.apply("model=default").unwrap();
         s.apply("config=default").unwrap();
         assert_eq!(s.model, None);
@@ -465,6 +579,14 @@ mod tests {
         assert_eq!(
             Settings::from_json(&serde_json::json!({"effort": 3})),
             Settings::default()
+        );
+        // An unknown value drops that setting, not the others.
+        assert_eq!(
+            Settings::from_json(&serde_json::json!({"effort": "ultra", "sandbox": "read-only"})),
+            Settings {
+                sandbox: Some(Sandbox::ReadOnly),
+                ..Settings::default()
+            }
         );
     }
 }

@@ -66,8 +66,7 @@ fn settings(assignments: &[String]) -> Result<Settings, CommandError> {
     }
     if settings
         .sandbox
-        .as_deref()
-        .is_some_and(|s| s != "read-only")
+        .is_some_and(|s| s != crate::codex::settings::Sandbox::ReadOnly)
     {
         return Err(CommandError::usage(
             "drafting runs Codex read-only; it cannot take another sandbox",

@@ -246,13 +246,13 @@ impl SettingsEditor {
     pub fn value(settings: &Settings, field: &str) -> Option<String> {
         match field {
             "model" => settings.model.clone(),
-            "effort" => settings.effort.clone(),
-            "sandbox" => settings.sandbox.clone(),
-            "approval" => settings.approval.clone(),
+            "effort" => settings.effort.map(|v| v.to_string()),
+            "sandbox" => settings.sandbox.map(|v| v.to_string()),
+            "approval" => settings.approval.map(|v| v.to_string()),
             "search" => settings
                 .search
                 .map(|s| if s { "on" } else { "off" }.to_string()),
-            "tabs" => settings.tabs.clone(),
+            "tabs" => settings.tabs.map(|v| v.to_string()),
             _ => None,
         }
     }
@@ -1066,6 +1066,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codex::settings::{Effort, Sandbox, TabsMode};
     use crate::ui::fixture;
 
     fn app() -> App {
@@ -1137,7 +1138,7 @@ mod tests {
             panic!("{:?}", app.mode)
         };
         assert_eq!(ed.field_name(), "tabs");
-        assert_eq!(ed.draft.tabs.as_deref(), Some("off"));
+        assert_eq!(ed.draft.tabs, Some(TabsMode::Off));
     }
 
     fn selected_key(app: &App) -> String {
@@ -1328,15 +1329,15 @@ mod tests {
         let Mode::Settings(ed) = &app.mode else {
             panic!("editor open")
         };
-        assert_eq!(ed.draft.effort.as_deref(), Some("high"));
+        assert_eq!(ed.draft.effort, Some(Effort::High));
         // effort: high → xhigh; sandbox: default, ← wraps round to
         // danger-full-access; approval stays; search: default → on.
         press(&mut app, "jljhjj ");
         let Mode::Settings(ed) = &app.mode else {
             panic!("editor open")
         };
-        assert_eq!(ed.draft.effort.as_deref(), Some("xhigh"));
-        assert_eq!(ed.draft.sandbox.as_deref(), Some("danger-full-access"));
+        assert_eq!(ed.draft.effort, Some(Effort::XHigh));
+        assert_eq!(ed.draft.sandbox, Some(Sandbox::DangerFullAccess));
         assert_eq!(ed.draft.search, Some(true));
         assert!(ed.changed("effort") && !ed.changed("model"));
 
