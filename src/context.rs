@@ -33,6 +33,9 @@ pub struct Context {
     /// The environment csm sees: `None` for the process's own, or a given
     /// one ([`Context::isolated`]).
     env: Option<BTreeMap<String, String>>,
+    /// The store, opened on first use: one connection per run (a thread
+    /// that needs its own opens it with [`Context::open_store`]).
+    store: std::cell::OnceCell<Store>,
 }
 
 /// Reads a variable of the process environment (the one place commands do).
@@ -55,6 +58,7 @@ impl Context {
             config: OnceLock::new(),
             quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
             env: None,
+            store: std::cell::OnceCell::new(),
         })
     }
 
@@ -74,6 +78,7 @@ impl Context {
             config: OnceLock::new(),
             quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
             env: Some(env),
+            store: std::cell::OnceCell::new(),
         }
     }
 
@@ -102,8 +107,18 @@ impl Context {
         Ok(self.config.get_or_init(|| resolved))
     }
 
-    /// Opens the store (creating and migrating it when needed).
-    pub fn store(&self) -> Result<Store, CommandError> {
+    /// The store (created and migrated when needed), opened once.
+    pub fn store(&self) -> Result<&Store, CommandError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = self.open_store()?;
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    /// A connection of its own to the store, for another thread (or a
+    /// cache that outlives a borrow).
+    pub fn open_store(&self) -> Result<Store, CommandError> {
         Ok(Store::open(&self.dirs.store_file())?)
     }
 
@@ -153,7 +168,7 @@ impl Context {
             Deployment::Cloud => jira::Deployment::Cloud,
             Deployment::Datacenter => jira::Deployment::DataCenter,
         });
-        let cache: Arc<dyn jira::FieldCache> = Arc::new(Mutex::new(self.store()?));
+        let cache: Arc<dyn jira::FieldCache> = Arc::new(Mutex::new(self.open_store()?));
         let settings = |deployment| jira::JiraSettings {
             url: url.clone(),
             deployment,

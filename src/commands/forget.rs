@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
     // The worktrees stay (they may hold work); once the sessions are
     // gone csm no longer knows them, so say where they are.
-    let worktrees = crate::worktree::recorded_for_ticket(&store, key.as_str())?;
+    let worktrees = crate::worktree::recorded_for_ticket(store, key.as_str())?;
     for s in &sessions {
         store.delete_session(s.id)?;
     }

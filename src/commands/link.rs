@@ -78,7 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     store.set_codex_session_id(id, &found.meta.id)?;
     store.set_status(id, crate::store::SessionStatus::Idle)?;
     crate::workflow::start::mirror(
-        ctx,
+        &ctx.output,
         tracker.as_ref(),
         &key,
         id,

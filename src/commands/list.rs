@@ -22,7 +22,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let store = ctx.store()?;
     let sessions = store.list_sessions(args.all)?;
-    let rows = rows(ctx, &store, &sessions)?;
+    let rows = rows(ctx, store, &sessions)?;
     if args.json {
         let text = crate::output::json(&rows)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;

@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             CommandError::usage(e.to_string()).hint(format!("settings: {}", NAMES.join(", ")))
         })?;
     }
-    crate::session::save_settings(&store, session.id, &settings)?;
+    crate::session::save_settings(store, session.id, &settings)?;
     ctx.output.info(&format!(
         "{key} session {}: {settings} (applies from the next resume)",
         session.id

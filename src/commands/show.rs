@@ -66,7 +66,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             ticket_error.unwrap_or_else(|| format!("no session for {key}")),
         ));
     }
-    let rows = super::list::rows(ctx, &store, &sessions)?;
+    let rows = super::list::rows(ctx, store, &sessions)?;
     let mut details = Vec::new();
     for row in rows {
         let events = store.events(row.id, RECENT_EVENTS)?;
@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             SessionEvent::TurnComplete(t) => t.last_assistant_message,
             _ => None,
         });
-        let tabs = crate::tabs::session_tabs(&store, row.id)?;
+        let tabs = crate::tabs::session_tabs(store, row.id)?;
         details.push(SessionDetail {
             row,
             last_assistant_message,

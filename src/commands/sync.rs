@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
     let outcomes = {
         let _spin = ctx.output.spinner("Posting queued notes");
-        outbox::flush(&store, None, |id| ctx.tracker_by_id(id).ok().flatten())?
+        outbox::flush(store, None, |id| ctx.tracker_by_id(id).ok().flatten())?
     };
     report(ctx, &outcomes)
 }
@@ -82,7 +82,7 @@ pub fn background(ctx: &Context) {
         _ => return,
     }
     ctx.quick_trackers(BACKGROUND_WAIT_SECS);
-    let outcomes = outbox::flush(&store, None, |id| ctx.tracker_by_id(id).ok().flatten());
+    let outcomes = outbox::flush(store, None, |id| ctx.tracker_by_id(id).ok().flatten());
     ctx.quick_trackers(0);
     let Ok(outcomes) = outcomes else {
         return;

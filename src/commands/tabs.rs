@@ -77,10 +77,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         None => list(ctx, args.key.as_deref(), args.json),
         Some(Action::Approve { id }) => {
             let store = ctx.store()?;
-            let id = the_pending(&store, id, "approve")?;
+            let id = the_pending(store, id, "approve")?;
             let env = ctx.tabs_environment()?;
             let tab =
-                tabs::approve(&store, &env, id, "csm tabs approve").map_err(CommandError::from)?;
+                tabs::approve(store, &env, id, "csm tabs approve").map_err(CommandError::from)?;
             match tab.state {
                 State::Failed => Err(CommandError::failure(format!(
                     "tab {id} was approved but could not start: {}",
@@ -103,8 +103,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         }
         Some(Action::Deny { id }) => {
             let store = ctx.store()?;
-            let id = the_pending(&store, id, "deny")?;
-            let tab = tabs::deny(&store, id, "csm tabs deny").map_err(CommandError::from)?;
+            let id = the_pending(store, id, "deny")?;
+            let tab = tabs::deny(store, id, "csm tabs deny").map_err(CommandError::from)?;
             ctx.output.info(&format!(
                 "Denied tab {id}: {}. Codex is told when it asks.",
                 sanitize(&tab.command_line())
@@ -113,7 +113,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         }
         Some(Action::Stop { id }) => {
             let store = ctx.store()?;
-            let tab = tabs::stop(&store, id, "csm tabs stop").map_err(CommandError::from)?;
+            let tab = tabs::stop(store, id, "csm tabs stop").map_err(CommandError::from)?;
             ctx.output
                 .info(&format!("Tab {id}: {}.", sanitize(&tabs::describe(&tab))));
             Ok(())
@@ -203,7 +203,7 @@ fn list(ctx: &Context, key: Option<&str>, json: bool) -> Result<(), CommandError
                 .hint(format!("start one with `csm start {k}`")),
         );
     }
-    let all = all_tabs(&store, key.as_ref())?;
+    let all = all_tabs(store, key.as_ref())?;
     if json {
         let rows: Vec<Row<'_>> = all
             .iter()

@@ -71,7 +71,7 @@ struct Row<'a> {
 
 fn list(ctx: &Context, all: bool, json: bool) -> Result<(), CommandError> {
     let store = ctx.store()?;
-    let records: Vec<Recorded> = worktree::recorded(&store)?
+    let records: Vec<Recorded> = worktree::recorded(store)?
         .into_iter()
         .filter(|r| all || !r.removed)
         .collect();

@@ -158,8 +158,9 @@ pub fn run(ctx: &Context) -> Result<(), CommandError> {
                 .hint("`csm list` prints the sessions (`--json` for scripts)"),
         );
     }
-    // The first frame comes from the store and the ticket cache alone.
-    let store = ctx.store()?;
+    // The first frame comes from the store and the ticket cache alone
+    // (this connection then moves to the store thread).
+    let store = ctx.open_store()?;
     let mut loader = Loader::new();
     let now = now_ms();
     let rows = loader.load(&store, now)?;
@@ -361,7 +362,7 @@ impl Ui<'_> {
                 settings,
             } => {
                 let saved = self.ctx.store().and_then(|store| {
-                    session::save_settings(&store, session_id, &settings).map_err(Into::into)
+                    session::save_settings(store, session_id, &settings).map_err(Into::into)
                 });
                 match saved {
                     Ok(()) => {
@@ -374,7 +375,7 @@ impl Ui<'_> {
             Effect::ApproveTab { id, key } => {
                 let approved = self.ctx.store().and_then(|store| {
                     let env = self.ctx.tabs_environment()?;
-                    crate::tabs::approve(&store, &env, id, "csm ui").map_err(CommandError::from)
+                    crate::tabs::approve(store, &env, id, "csm ui").map_err(CommandError::from)
                 });
                 match approved {
                     Ok(tab) if tab.state == crate::tabs::record::State::Failed => {
@@ -400,7 +401,7 @@ impl Ui<'_> {
             }
             Effect::DenyTab { id, key } => {
                 let denied = self.ctx.store().and_then(|store| {
-                    crate::tabs::deny(&store, id, "csm ui").map_err(CommandError::from)
+                    crate::tabs::deny(store, id, "csm ui").map_err(CommandError::from)
                 });
                 match denied {
                     Ok(tab) => self
@@ -776,7 +777,7 @@ fn tickets_thread(
     ui: &Sender<ToUi>,
 ) {
     let opened = Context::new(output).and_then(|ctx| {
-        let store = ctx.store()?;
+        let store = ctx.open_store()?;
         Ok((ctx, store))
     });
     let (ctx, store) = match opened {

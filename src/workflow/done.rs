@@ -98,12 +98,12 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
 
     // A note queued by an earlier `csm done` goes out first, and is the
     // answer: running done again must not write a second note.
-    if !args.dry_run && has_pending(&store, &key)? {
+    if !args.dry_run && has_pending(store, &key)? {
         ctx.output.info(&format!(
             "A note from an earlier `csm done {key}` is still queued; posting it."
         ));
-        deliver(ctx, &store, &key)?;
-        if args.cleanup && has_worktree(&store, &key)? {
+        deliver(ctx, store, &key)?;
+        if args.cleanup && has_worktree(store, &key)? {
             super::prune::run(ctx, &key, false)?;
         }
         return Ok(Outcome::DeliveredEarlier);
@@ -222,7 +222,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
                 evidence::human_duration(active_ms)
             ));
         }
-        if args.cleanup && has_worktree(&store, &key)? && !blocked {
+        if args.cleanup && has_worktree(store, &key)? && !blocked {
             actions.extend(super::prune::run(ctx, &key, true)?);
         }
         return Ok(Outcome::Preview {
@@ -269,7 +269,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
     drop(tracker);
     crate::crashpoint::here("done:queued");
 
-    deliver(ctx, &store, &key)?;
+    deliver(ctx, store, &key)?;
     if blocked {
         return Err(CommandError::failure(format!(
             "{key} stays in \"{}\": criteria not shown met: {}",
@@ -280,7 +280,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
             "the note is on the ticket; finish the work with `csm resume {key}`, or move it anyway with `csm done {key} --force`"
         )));
     }
-    if args.cleanup && has_worktree(&store, &key)? {
+    if args.cleanup && has_worktree(store, &key)? {
         super::prune::run(ctx, &key, false).map_err(|e| {
             e.hint(format!(
                 "the note is on {key} and the worktree stays; commit and push, then `csm worktree prune {key}`"

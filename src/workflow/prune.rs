@@ -11,7 +11,7 @@ use crate::worktree::{self, Recorded};
 /// commands that would run.
 pub fn run(ctx: &Context, key: &TicketKey, dry_run: bool) -> Result<Vec<String>, CommandError> {
     let store = ctx.store()?;
-    let targets: Vec<Recorded> = worktree::recorded_for_ticket(&store, key.as_str())?
+    let targets: Vec<Recorded> = worktree::recorded_for_ticket(store, key.as_str())?
         .into_iter()
         .filter(|r| !r.removed)
         .collect();
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, key: &TicketKey, dry_run: bool) -> Result<Vec<String>,
         }
         return Ok(lines);
     }
-    for rec in worktree::cleanup(&store, key.as_str())? {
+    for rec in worktree::cleanup(store, key.as_str())? {
         ctx.output.info(&format!(
             "Removed the worktree {}; the branch {} stays.",
             rec.path.display(),

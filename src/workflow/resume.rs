@@ -129,7 +129,7 @@ pub fn run(
     let store = ctx.store()?;
     if let Some(plan) = &restore {
         let applied = worktree::apply(plan)?;
-        worktree::record(&store, session.id, plan, &applied)?;
+        worktree::record(store, session.id, plan, &applied)?;
         ctx.output.info(&plan.describe());
     }
     let snapshot = now.as_ref().and_then(|(t, _)| serde_json::to_value(t).ok());
@@ -164,7 +164,7 @@ fn restore_worktree(
         .hint(format!("start anew with `csm start {key} --new`"))
     };
     let store = ctx.store()?;
-    let records = worktree::recorded(&store)?;
+    let records = worktree::recorded(store)?;
     let Some(rec) = records
         .iter()
         .find(|r| r.key == key.as_str() && session.folder.starts_with(&r.path))

@@ -11,7 +11,7 @@ use crate::codex::settings::TabsMode;
 use crate::command_error::CommandError;
 use crate::context::Context;
 use crate::launch::Launch;
-use crate::output::sanitize;
+use crate::output::{Output, sanitize};
 use crate::prompt::{StartData, Template};
 use crate::pty::Exit;
 use crate::store::{Claim, NewSession, Session};
@@ -151,7 +151,7 @@ pub fn run(
             // but never creates the store.
             let records = match &store {
                 Some(s) => Some(worktree::recorded(s)?),
-                None if ctx.dirs.store_file().is_file() => Some(worktree::recorded(&ctx.store()?)?),
+                None if ctx.dirs.store_file().is_file() => Some(worktree::recorded(ctx.store()?)?),
                 None => None,
             };
             Some(plan_worktree(ctx, repo, key, &ticket, records)?)
@@ -234,7 +234,7 @@ pub fn run(
         }
     };
     if let (Some(plan), Some(applied)) = (&plan, &applied) {
-        worktree::record(&store, session_id, plan, applied)?;
+        worktree::record(store, session_id, plan, applied)?;
     }
     crate::crashpoint::here("start:recorded");
     // The tabs server is told which session it serves, known only now.
@@ -252,7 +252,14 @@ pub fn run(
     };
     move_to_start_status(ctx, tracker.as_ref(), key, &ticket.status)?;
     crate::crashpoint::here("start:moved");
-    mirror(ctx, tracker.as_ref(), key, session_id, &folder, None);
+    mirror(
+        &ctx.output,
+        tracker.as_ref(),
+        key,
+        session_id,
+        &folder,
+        None,
+    );
     store.mark_launched(session_id, snapshot.as_ref())?;
     crate::crashpoint::here("start:launching");
     ctx.output.info(&format!(
@@ -260,6 +267,7 @@ pub fn run(
         folder.display()
     ));
     let codex_home = ctx.codex_home()?;
+    let output = ctx.output;
     let outcome = launcher
         .launch(Launch {
             store_path: store.path(),
@@ -274,8 +282,17 @@ pub fn run(
                 .next()
                 .map(|l| l.chars().take(200).collect::<String>())
                 .filter(|l| !l.trim().is_empty()),
+            // On the watcher thread: the output and the tracker, not the
+            // context (whose store connection stays on this thread).
             on_captured: Some(Box::new(|id: &str| {
-                mirror(ctx, tracker.as_ref(), key, session_id, &folder, Some(id))
+                mirror(
+                    &output,
+                    tracker.as_ref(),
+                    key,
+                    session_id,
+                    &folder,
+                    Some(id),
+                )
             })),
         })
         .map_err(|e| CommandError::failure(e.to_string()))?;
@@ -393,7 +410,7 @@ fn move_to_start_status(
 
 /// Mirrors the link to the tracker (best effort: a warning on failure).
 pub fn mirror(
-    ctx: &Context,
+    output: &Output,
     tracker: &dyn Tracker,
     key: &TicketKey,
     session_id: i64,
@@ -412,7 +429,7 @@ pub fn mirror(
         "csm_session": session_id,
     });
     if let Err(e) = tracker.set_property(key, PROPERTY, &value) {
-        ctx.output.warn(&format!(
+        output.warn(&format!(
             "could not record the session on {key}: {}",
             CommandError::from(e).message
         ));
