@@ -228,10 +228,10 @@ impl Context {
     /// it can be opened from here: any local repository, or the configured
     /// Jira site.
     pub fn tracker_by_id(&self, id: &str) -> Result<Option<Box<dyn Tracker>>, CommandError> {
-        if let Some(root) = id.strip_prefix("local:") {
+        if let crate::tracker::TrackerId::Local(root) = crate::tracker::TrackerId::parse(id) {
             let config = &self.config()?.config;
             let tracker = LocalTracker::new(
-                std::path::Path::new(root),
+                &root,
                 config.local.prefix.clone(),
                 config.local.statuses.clone(),
             )?;

@@ -51,8 +51,8 @@ use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::markdown::{list_items, one_line};
 use super::{
-    Comment, NewTicket, Query, Ticket, TicketKey, TicketUpdate, Tracker, TrackerError, TrackerKind,
-    Transition, key,
+    Comment, NewTicket, Query, Ticket, TicketKey, TicketUpdate, Tracker, TrackerError, TrackerId,
+    TrackerKind, Transition, key,
 };
 
 const FENCE: &str = "+++";
@@ -77,7 +77,7 @@ impl LocalTracker {
         statuses: Vec<String>,
     ) -> Result<LocalTracker, TrackerError> {
         let prefix = key::validate_prefix(&prefix).map_err(|e| TrackerError::Rejected {
-            tracker: format!("local:{}", root.display()),
+            tracker: TrackerId::Local(root.to_path_buf()).to_string(),
             action: "the configured key prefix".into(),
             message: e.to_string(),
         })?;
@@ -180,7 +180,7 @@ impl Tracker for LocalTracker {
 
     fn id(&self) -> String {
         let root = fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
-        format!("local:{}", root.display())
+        TrackerId::Local(root).to_string()
     }
 
     fn get(&self, key: &TicketKey) -> Result<Ticket, TrackerError> {

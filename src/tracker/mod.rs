@@ -228,20 +228,62 @@ pub fn check_transition(
     }
 }
 
+/// Which tracker a ticket lives in, as sessions record it (the
+/// [`Tracker::id`]): `local:ROOT` (a repository's Markdown tickets) or
+/// `jira:SITE`. The prefixes are written here only; an id this version
+/// does not know is kept as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackerId {
+    /// Local tickets under a repository root.
+    Local(std::path::PathBuf),
+    /// A Jira site (its base URL).
+    Jira(String),
+    /// Another kind of tracker.
+    Other(String),
+}
+
+impl TrackerId {
+    const LOCAL: &'static str = "local:";
+    const JIRA: &'static str = "jira:";
+
+    /// Reads a recorded id.
+    pub fn parse(id: &str) -> TrackerId {
+        if let Some(root) = id.strip_prefix(Self::LOCAL) {
+            TrackerId::Local(root.into())
+        } else if let Some(site) = id.strip_prefix(Self::JIRA) {
+            TrackerId::Jira(site.to_string())
+        } else {
+            TrackerId::Other(id.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for TrackerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrackerId::Local(root) => write!(f, "{}{}", Self::LOCAL, root.display()),
+            TrackerId::Jira(site) => write!(f, "{}{site}", Self::JIRA),
+            TrackerId::Other(id) => f.write_str(id),
+        }
+    }
+}
+
 /// Where a person opens a ticket, from its tracker's id alone (no request):
 /// the issue's page on a Jira site (`jira:SITE` → `SITE/browse/KEY`), the
 /// ticket's file in a local repository (`local:ROOT`). The same as the
 /// [`Ticket::url`] the tracker itself reports.
 pub fn ticket_location(tracker_id: &str, key: &TicketKey) -> Option<String> {
-    if let Some(site) = tracker_id.strip_prefix("jira:") {
-        return Some(format!("{}/browse/{key}", site.trim_end_matches('/')));
+    match TrackerId::parse(tracker_id) {
+        TrackerId::Jira(site) => Some(format!("{}/browse/{key}", site.trim_end_matches('/'))),
+        TrackerId::Local(root) => Some(
+            root.join(crate::paths::REPO_DIR)
+                .join("tickets")
+                .join(format!("{key}.md"))
+                .display()
+                .to_string(),
+        ),
+        TrackerId::Other(_) => None,
     }
-    let root = tracker_id.strip_prefix("local:")?;
-    let path = std::path::Path::new(root)
-        .join(crate::paths::REPO_DIR)
-        .join("tickets")
-        .join(format!("{key}.md"));
-    Some(path.display().to_string())
 }
 
 /// Why a tracker call failed. Each variant carries what a person needs to
@@ -376,6 +418,29 @@ pub enum TrackerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracker_ids_read_back_as_written() {
+        for id in [
+            "local:/src/app",
+            "jira:https://x.atlassian.net",
+            "github:o/r",
+        ] {
+            assert_eq!(TrackerId::parse(id).to_string(), id);
+        }
+        assert_eq!(
+            TrackerId::parse("local:/src/app"),
+            TrackerId::Local("/src/app".into())
+        );
+        assert_eq!(
+            TrackerId::parse("jira:https://x"),
+            TrackerId::Jira("https://x".into())
+        );
+        assert!(matches!(
+            TrackerId::parse("github:o/r"),
+            TrackerId::Other(_)
+        ));
+    }
 
     #[test]
     fn ticket_location_is_the_trackers_own_url() {

@@ -385,7 +385,7 @@ impl Tracker for JiraTracker {
     }
 
     fn id(&self) -> String {
-        format!("jira:{}", self.site())
+        super::TrackerId::Jira(self.site().to_string()).to_string()
     }
 
     fn get(&self, key: &TicketKey) -> Result<Ticket, TrackerError> {
