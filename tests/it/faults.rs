@@ -99,7 +99,7 @@ fn tls_server() -> u16 {
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(format!("{dir}/key.pem")).unwrap();
     let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+        tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()

@@ -190,6 +190,9 @@ impl JiraClient {
     pub fn new(base: &str, auth: Auth, limits: Limits) -> Result<JiraClient, TrackerError> {
         let base = base.trim_end_matches('/').to_string();
         check_url(&base)?;
+        // rustls's crypto is ring (see Cargo.toml); installed once per
+        // process, a second call finds it there.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.timeout)
