@@ -56,6 +56,11 @@ fn config_show_names_each_source_user_repo_env() {
     # repo file: $ROOT/work/.csm.toml
     codex.args = []                                    # default
     # codex.bin                                        # unset
+    github.api_url = "https://api.github.com"          # default
+    github.max_attempts = 4                            # default
+    # github.repo                                      # unset
+    github.timeout_secs = 30                           # default
+    # github.token_command                             # unset
     jira.ac_field = "Acceptance Criteria"              # default
     # jira.deployment                                  # unset
     jira.email = "me@example.com"                      # $ROOT/home/.config/csm/config.toml
