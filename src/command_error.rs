@@ -166,7 +166,7 @@ impl From<TrackerError> for CommandError {
             }
             TrackerError::Unreachable { .. } | TrackerError::Server { .. } => {
                 CommandError::failure(message)
-                    .hint("check the network and [jira] url; `csm doctor` tests the connection")
+                    .hint("check the network and the tracker's URL ([jira] url or [github] api_url); `csm doctor` tests the connection")
             }
             TrackerError::GithubTokenRejected { .. } => CommandError::new(ExitKind::Auth, message)
                 .hint("run `gh auth login` and `export GH_TOKEN=$(gh auth token)`, or `csm auth login --tracker github`"),

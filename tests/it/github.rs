@@ -199,6 +199,14 @@ fn start_resume_done_against_github_and_the_token_goes_nowhere() {
         assert_eq!(r.headers["accept"], "application/vnd.github+json");
     }
 
+    // csm list reads the status back (one listing request).
+    fake.clear_requests();
+    let list = env.run(&["list", "--all", "--json"]).ok();
+    let list: Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(list[0]["key"], "acme/app#1", "{list}");
+    assert_eq!(list[0]["ticket_status"], "Done", "{list}");
+    assert_eq!(fake.requests().len(), 1, "{:?}", fake.requests());
+
     // The token: in no output, log, store, argv or Codex environment.
     let texts: Vec<String> = screens
         .into_iter()
@@ -400,6 +408,18 @@ fn auth_and_access_errors_are_one_line_and_rate_limits_lose_nothing() {
     fake.fail_next(Some("/issues/1"), Fault::Status(502));
     env.run(&["ticket", "show", "#1"]).ok();
 
+    // A 502 on a write is not retried: it may have happened.
+    fake.clear_requests();
+    fake.fail_next(Some("/comments"), Fault::Status(502));
+    let run = env.run(&["ticket", "comment", "#1", "Hello"]).fails_with(1);
+    one_error_line(&run);
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1);
+
     // done with a read-only token: the note is queued, not lost.
     model.push_text("I will add the CSV export.");
     let codex_id = exec_session(env.env_vars(), env.work(), "Work on the issue");
@@ -469,4 +489,41 @@ fn doctor_checks_the_repo_the_token_and_the_rate_limit() {
         run.stdout
     );
     let _ = fake;
+}
+
+#[test]
+fn auth_status_and_login_for_github() {
+    let (mut env, _model, _fake) = world("");
+    let run = env
+        .run(&["auth", "status", "--tracker", "github", "--json"])
+        .ok();
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["token_source"], "environment variable GH_TOKEN");
+    assert!(!run.stdout.contains(TOKEN));
+    env.remove_env("GH_TOKEN");
+    env.set_env("GITHUB_TOKEN", TOKEN);
+    let run = env.run(&["auth", "status", "--json"]).ok();
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["token_source"], "environment variable GITHUB_TOKEN");
+    env.remove_env("GITHUB_TOKEN");
+    let run = env.run(&["auth", "status"]).fails_with(4);
+    assert!(
+        run.stderr.contains("csm auth login --tracker github"),
+        "{}",
+        run.stderr
+    );
+    // Without a keyring, login says so before asking for the token.
+    let run = env.run_with_stdin(
+        &["auth", "login", "--tracker", "github", "--with-token"],
+        TOKEN,
+    );
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("no OS keyring"), "{}", run.stderr);
+    // A token_command is the last resort.
+    env.write_user_config(&format!(
+        "{}token_command = [\"sh\", \"-c\", \"echo {TOKEN}\"]\n",
+        _fake.csm_config(None)
+    ));
+    let run = env.run(&["ticket", "list", "--json"]).ok();
+    assert_eq!(run.stdout.trim(), "[]");
 }
