@@ -346,6 +346,15 @@ fn ticket_commands_and_batched_statuses() {
 fn draft_ticket_creates_an_issue_with_the_drafted_task_list() {
     let (env, model, fake) = world("");
     fake.add_repo("acme/other", false);
+    // Outside a clone, without --project: refused before Codex runs.
+    let run = env
+        .run_in(&env.home(), &["draft-ticket", "An idea", "--yes"])
+        .fails_with(2);
+    assert!(
+        one_error_line(&run).contains("no repository"),
+        "{}",
+        run.stderr
+    );
     let criteria = [
         "`csm list --csv` prints a header row",
         "`csm list --csv` prints one row per session",
