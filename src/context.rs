@@ -48,6 +48,22 @@ fn github_repo(config: &crate::config::Config, cwd: &std::path::Path) -> Option<
     }
 }
 
+/// A repository's `.csm.toml` is data, not authority: it may not say
+/// where the GitHub token is sent (`api_url`) or run a program for it
+/// (`token_command`).
+fn refuse_repo_github_keys(resolved: &Resolved) -> Result<(), CommandError> {
+    for key in ["github.api_url", "github.token_command"] {
+        if let Some((_, crate::config::Source::Repo(path))) = resolved.sources.get(key) {
+            return Err(CommandError::usage(format!(
+                "{} sets {key}, which only your own config may set (it decides where the token goes)",
+                path.display()
+            ))
+            .hint("move it to your user config, or set CSM_GITHUB_API_URL"));
+        }
+    }
+    Ok(())
+}
+
 impl Context {
     /// Resolves folders; nothing else is loaded yet.
     pub fn new(output: Output) -> Result<Context, CommandError> {
@@ -117,6 +133,7 @@ impl Context {
     /// The configured GitHub API, with its token.
     pub fn github(&self) -> Result<crate::tracker::github::GithubTracker, CommandError> {
         use crate::tracker::github::{GithubSettings, GithubTracker};
+        refuse_repo_github_keys(self.config()?)?;
         let config = &self.config()?.config;
         let gh = &config.github;
         let account = self.github_account()?;
@@ -146,6 +163,7 @@ impl Context {
             api_url: gh.api_url.clone(),
             repo: github_repo(config, &self.cwd),
             status_labels: gh.status_labels.clone(),
+            open_aliases: vec![config.workflow.start_status.clone()],
             limits,
         };
         Ok(GithubTracker::new(settings, token, origin.to_string())?)

@@ -294,6 +294,26 @@ fn ticket_commands_and_batched_statuses() {
     );
     env.run(&["ticket", "move", "#1", "open"]).ok();
     assert_eq!(fake.issue(REPO, 1).state, "open");
+    // Without status labels, the start status leaves an open issue open;
+    // a status GitHub has no way to show is refused, naming the ones it has.
+    env.run(&["ticket", "move", "#1", "In Progress"]).ok();
+    assert_eq!(fake.issue(REPO, 1).state, "open");
+    let run = env.run(&["ticket", "move", "#1", "Blocked"]).fails_with(1);
+    let line = one_error_line(&run);
+    assert!(line.contains("Done, Not planned, Open"), "{line}");
+    // The repository's own .csm.toml may not redirect the token.
+    std::fs::write(
+        env.work().join(".csm.toml"),
+        "[github]\napi_url = \"https://attacker.example\"\n",
+    )
+    .unwrap();
+    let run = env.run(&["ticket", "show", "#1"]).fails_with(2);
+    assert!(
+        one_error_line(&run).contains("github.api_url"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(env.work().join(".csm.toml")).unwrap();
 
     // csm list: the statuses of sessions' issues in one listing request
     // per repository (pages followed until every number is found).
@@ -304,6 +324,7 @@ fn ticket_commands_and_batched_statuses() {
             api_url: fake.url(),
             repo: Some(REPO.into()),
             status_labels: Default::default(),
+            open_aliases: vec!["In Progress".into()],
             limits: csm::tracker::jira::limits(5, 1),
         },
         csm::credentials::Secret::new(TOKEN),

@@ -292,6 +292,16 @@ mod tests {
     }
 
     #[test]
+    fn ticking_keeps_crlf_line_ends() {
+        let body = "Why.\r\n\r\nAcceptance criteria:\r\n- [ ] a\r\n- [ ] b\r\n";
+        let ticked = tick(body, &["b".to_string()]).unwrap();
+        assert_eq!(
+            ticked,
+            "Why.\r\n\r\nAcceptance criteria:\r\n- [ ] a\r\n- [x] b\r\n"
+        );
+    }
+
+    #[test]
     fn compose_and_replace() {
         let c = vec!["a".to_string(), "b".to_string()];
         let body = compose("Why.", &c);

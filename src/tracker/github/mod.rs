@@ -39,6 +39,9 @@ pub const NOT_PLANNED: &str = "Not planned";
 /// At most this many pages are read for one listing.
 const MAX_PAGES: usize = 10;
 
+/// At most this many issues the listing missed are read one by one.
+const MAX_SINGLE_READS: usize = 10;
+
 /// What a GitHub tracker needs besides its token.
 #[derive(Clone, Debug)]
 pub struct GithubSettings {
@@ -48,6 +51,9 @@ pub struct GithubSettings {
     pub repo: Option<String>,
     /// Status name → label.
     pub status_labels: BTreeMap<String, String>,
+    /// Statuses that, without a label for them, an open issue is already
+    /// in (the workflow's start status: "In Progress" leaves it open).
+    pub open_aliases: Vec<String>,
     /// Request limits.
     pub limits: Limits,
 }
@@ -447,7 +453,28 @@ impl Tracker for GithubTracker {
                 }
                 let mut out = Vec::new();
                 for (repo, numbers) in &by_repo {
-                    out.extend(self.list(repo, "all", Some(numbers))?);
+                    let found = self.list(repo, "all", Some(numbers))?;
+                    // Issues not updated for long may lie beyond the pages
+                    // read: ask for a few of them one by one.
+                    let missing: Vec<u64> = numbers
+                        .iter()
+                        .copied()
+                        .filter(|n| !found.iter().any(|t| t.key.number() == *n))
+                        .take(MAX_SINGLE_READS)
+                        .collect();
+                    out.extend(found);
+                    for n in missing {
+                        let Ok(key) = TicketKey::parse(&format!("{repo}#{n}")) else {
+                            continue;
+                        };
+                        match self.get(&key) {
+                            Ok(t) => out.push(t),
+                            Err(
+                                TrackerError::NoAccess { .. } | TrackerError::Unsupported { .. },
+                            ) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
                 Ok(out)
             }
@@ -530,9 +557,15 @@ impl Tracker for GithubTracker {
         }
         let all = self.all_transitions();
         let Some(chosen) = pick_transition(&all, target) else {
-            // Without a label workflow an open issue has no finer status:
-            // moving it to "In Progress" leaves it open, as it is.
-            if self.settings.status_labels.is_empty() && current == OPEN {
+            // Without a label for it, an open issue has no finer status:
+            // moving it to the start status leaves it open, as it is.
+            if current == OPEN
+                && self
+                    .settings
+                    .open_aliases
+                    .iter()
+                    .any(|a| a.trim().eq_ignore_ascii_case(target))
+            {
                 return Ok(current);
             }
             return Err(TrackerError::NoSuchTransition {
