@@ -363,6 +363,40 @@ mod tests {
     }
 
     #[test]
+    fn github_tokens_come_first_from_gh_token_then_github_token() {
+        let creds = mock();
+        let gh = Account {
+            site: "https://api.github.com".into(),
+            user: "token".into(),
+        };
+        creds.save(&gh, &Secret::new("from-keyring")).unwrap();
+        let e = env(&[("GITHUB_TOKEN", "actions"), ("GH_TOKEN", "gh")]);
+        let cmd = vec!["echo".to_string(), "from-cmd".to_string()];
+        let (t, o) = creds
+            .resolve_from(GITHUB_TOKEN_ENV_VARS, &gh, Some(&cmd), &e)
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.expose(), o), ("gh", Origin::Env("GH_TOKEN".into())));
+        let e = env(&[("GITHUB_TOKEN", "actions")]);
+        let (t, _) = creds
+            .resolve_from(GITHUB_TOKEN_ENV_VARS, &gh, Some(&cmd), &e)
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.expose(), "actions");
+        let (t, o) = creds
+            .resolve_from(GITHUB_TOKEN_ENV_VARS, &gh, Some(&cmd), &env(&[]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.expose(), o), ("from-keyring", Origin::Keyring));
+        // Jira never takes GitHub's variables, and both kinds are secrets.
+        let e = env(&[("GH_TOKEN", "gh")]);
+        assert_eq!(creds.resolve(&account(), None, &e).unwrap(), None);
+        for var in JIRA_TOKEN_ENV_VARS.iter().chain(GITHUB_TOKEN_ENV_VARS) {
+            assert!(TOKEN_ENV_VARS.contains(var), "{var}");
+        }
+    }
+
+    #[test]
     fn token_command_is_last_and_runs_without_shell() {
         let creds = mock();
         let cmd = vec!["echo".to_string(), " tok from cmd ".to_string()];
