@@ -21,5 +21,6 @@ mod start_resume;
 mod support;
 mod tabs;
 mod ticket;
+mod trust;
 mod ui;
 mod worktree;

@@ -26,6 +26,9 @@ use super::{
     Transition,
 };
 
+/// The most pages of comments read for one ticket (100 a page).
+const MAX_COMMENT_PAGES: usize = 20;
+
 /// Jira's two deployment kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deployment {
@@ -458,7 +461,9 @@ impl Tracker for JiraTracker {
 
     fn comments(&self, key: &TicketKey) -> Result<Vec<Comment>, TrackerError> {
         let mut out = Vec::new();
-        loop {
+        // A bound on pages (100 comments each), so a server that never says
+        // "last page" cannot keep csm reading.
+        for _ in 0..MAX_COMMENT_PAGES {
             let page = self
                 .send(
                     Method::GET,
@@ -481,6 +486,8 @@ impl Tracker for JiraTracker {
                 return Ok(out);
             }
         }
+        tracing::warn!(key = %key, read = out.len(), "stopped reading comments after {MAX_COMMENT_PAGES} pages");
+        Ok(out)
     }
 
     fn comment(&self, key: &TicketKey, body: &str) -> Result<Comment, TrackerError> {
