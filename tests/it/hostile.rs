@@ -156,23 +156,28 @@ fn local_with_codex() -> (TestEnv, std::path::PathBuf) {
     (env, argv)
 }
 
-#[test]
-fn a_rollout_whose_id_is_a_flag_is_refused_by_link() {
-    let (env, argv) = local_with_codex();
-    const FLAG: &str = "--dangerously-bypass-approvals-and-sandbox";
+/// A Codex rollout file of today, started in the work folder.
+fn write_rollout(env: &TestEnv, id: &str) {
     let day =
         csm::codex::rollout::recent_day_dirs(&env.codex_home(), jiff::Timestamp::now()).remove(0);
     std::fs::create_dir_all(&day).unwrap();
     let meta = serde_json::json!({
         "timestamp": "2026-11-25T07:00:00Z", "type": "session_meta",
-        "payload": {"id": FLAG, "cwd": std::fs::canonicalize(env.work()).unwrap(),
+        "payload": {"id": id, "cwd": std::fs::canonicalize(env.work()).unwrap(),
                     "originator": "codex-tui", "cli_version": "0.169.0"}
     });
     std::fs::write(
-        day.join("rollout-2026-11-25T07-00-00-x.jsonl"),
+        day.join(format!("rollout-2026-11-25T07-00-00-{id}.jsonl")),
         format!("{meta}\n"),
     )
     .unwrap();
+}
+
+#[test]
+fn a_rollout_whose_id_is_a_flag_is_refused_by_link() {
+    let (env, argv) = local_with_codex();
+    const FLAG: &str = "--dangerously-bypass-approvals-and-sandbox";
+    write_rollout(&env, FLAG);
     let run = env.run(&["link", "CSM-1", "--last"]).fails_with(1);
     assert!(
         run.stderr.contains("is not a Codex session id"),
@@ -401,4 +406,122 @@ fn csm_is_not_dumpable_so_its_environment_cannot_be_read() {
         "another process of the same user read csm's environment"
     );
     assert!(!out.status.success());
+}
+
+#[test]
+fn a_waiting_tab_is_shown_whole_escaped_in_json_and_approved_only_after_a_yes() {
+    let env = TestEnv::new();
+    env.write_user_config("[tabs]\nbackend = \"log\"\napproval_wait_secs = 1\n");
+    let id = crate::tabs::session(&env, serde_json::json!({"tabs": "on"}));
+    let marker = env.root().join("tab-ran");
+    let script = format!(
+        "echo {} \u{202e}; touch '{}'; echo the-very-end",
+        "x".repeat(120),
+        marker.display()
+    );
+    let mut server = crate::tabs::Server::start(&env, id);
+    server.initialize();
+    let (text, failed) = server.call(
+        1,
+        "run_in_tab",
+        serde_json::json!({"command": ["sh", "-c", script]}),
+    );
+    assert!(failed && text.starts_with("Not approved:"), "{text}");
+
+    // `csm tabs` shows the whole command of a request that waits.
+    let run = env.run(&["tabs"]).ok();
+    assert!(run.stdout.contains("the-very-end"), "{}", run.stdout);
+    assert_clean(&run.stdout, "csm tabs");
+    // JSON keeps the character, escaped.
+    let json = env.run(&["tabs", "--json"]).ok();
+    assert!(!json.stdout.contains('\u{202e}'), "{}", json.stdout);
+    assert!(json.stdout.contains("\\u202e"), "{}", json.stdout);
+
+    // On a terminal, approving without an id shows every argument and asks.
+    let tmux = env.terminal(100, 40);
+    let line = |answer: &str| {
+        tmux.line("clear");
+        tmux.line(&format!(
+            "cd '{}' && '{}' tabs approve; echo CSM-EXITED-$?",
+            env.work().display(),
+            env!("CARGO_BIN_EXE_csm")
+        ));
+        tmux.wait_for("the question", |s| s.contains("[y/N]"));
+        let screen = tmux.screen();
+        tmux.line(answer);
+        tmux.wait_for("csm to exit", |s| s.contains("CSM-EXITED-"));
+        screen
+    };
+    let screen = line("n");
+    assert!(screen.contains("argv[0] = \"sh\""), "{screen}");
+    assert!(screen.contains("argv[1] = \"-c\""), "{screen}");
+    // The terminal wraps the long argument; none of it is cut.
+    assert!(
+        screen.replace('\n', "").contains("the-very-end\""),
+        "{screen}"
+    );
+    assert!(screen.contains("\\u{202e}"), "shown escaped: {screen}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!marker.exists(), "it ran after a no");
+    line("y");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < deadline, "{}", tmux.screen());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.finish();
+}
+
+#[test]
+fn jira_answers_are_capped_in_size_and_comment_pages() {
+    let fake = FakeJira::start(Mode::DataCenter);
+    fake.add_issue("PROJ-1", "One", "", &["`one` prints 1"]);
+    let mut env = TestEnv::new();
+    env.write_user_config(&fake.csm_config("PROJ"));
+    env.set_env("CSM_JIRA_TOKEN", TOKEN);
+    let codex = env.root().join("bin/codex");
+    crate::support::env::write_script(
+        &codex,
+        "case \"$1\" in --version) echo 'codex-cli 0.169.0';; esac",
+    );
+    env.set_env("CSM_CODEX_BIN", &codex);
+    env.set_env("OPENAI_API_KEY", "sk-test-not-a-real-key");
+    env.run(&["start", "PROJ-1"]).ok();
+    let store = csm::store::Store::open(&env.store_file()).unwrap();
+    let session = store.sessions_for_ticket("PROJ-1").unwrap()[0].id;
+    store
+        .set_codex_session_id(session, "019a0000-0000-7000-8000-0000000000ff")
+        .unwrap();
+    write_rollout(&env, "019a0000-0000-7000-8000-0000000000ff");
+    // A thread of 2500 comments: csm reads the newest 20 pages only.
+    fake.edit("PROJ-1", |i| {
+        i.comments = (0..2500)
+            .map(|n| {
+                serde_json::json!({
+                    "id": n.to_string(), "body": format!("c{n}"),
+                    "author": {"displayName": "D"}, "created": "2026-11-25T08:00:00.000+0000"
+                })
+            })
+            .collect();
+    });
+    fake.clear_requests();
+    let run = env.run(&["resume", "PROJ-1", "--dry-run"]).ok();
+    let pages = fake
+        .requests()
+        .iter()
+        .filter(|r| r.uri.contains("/comment"))
+        .count();
+    assert_eq!(pages, 20, "comment pages read");
+    assert!(run.stdout.contains("c2499"), "the newest comment is kept");
+
+    // An answer larger than 16 MiB is cut, so it fails instead of filling
+    // memory.
+    fake.add_issue(
+        "PROJ-2",
+        "Huge",
+        &"word ".repeat(3_500_000),
+        &["`x` prints 1"],
+    );
+    let run = env.run(&["ticket", "show", "PROJ-2"]).fails_with(1);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
 }

@@ -460,9 +460,10 @@ impl Tracker for JiraTracker {
     }
 
     fn comments(&self, key: &TicketKey) -> Result<Vec<Comment>, TrackerError> {
+        // Newest first, so that the bound on pages (a server that never says
+        // "last page" cannot keep csm reading) drops the oldest comments,
+        // never the new ones `resume` and the outbox look for.
         let mut out = Vec::new();
-        // A bound on pages (100 comments each), so a server that never says
-        // "last page" cannot keep csm reading.
         for _ in 0..MAX_COMMENT_PAGES {
             let page = self
                 .send(
@@ -471,7 +472,7 @@ impl Tracker for JiraTracker {
                     &[
                         ("startAt", out.len().to_string()),
                         ("maxResults", "100".into()),
-                        ("orderBy", "created".into()),
+                        ("orderBy", "-created".into()),
                     ],
                     None,
                     &format!("reading the comments of {key}"),
@@ -483,10 +484,12 @@ impl Tracker for JiraTracker {
             }
             let total = page["total"].as_u64().unwrap_or(0) as usize;
             if comments.is_empty() || out.len() >= total {
+                out.reverse();
                 return Ok(out);
             }
         }
-        tracing::warn!(key = %key, read = out.len(), "stopped reading comments after {MAX_COMMENT_PAGES} pages");
+        tracing::warn!(key = %key, read = out.len(), "read only the newest comments: {MAX_COMMENT_PAGES} pages");
+        out.reverse();
         Ok(out)
     }
 
