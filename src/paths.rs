@@ -238,6 +238,30 @@ mod tests {
         assert_eq!(tickets_root(&sub), sub);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn private_folders_and_files_are_the_users_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tmp.path().join("a/b");
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700, "made by the call");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "an existing folder is tightened");
+        let file = dir.join("draft.md");
+        std::fs::write(&file, "old").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&file, "new").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "new");
+        let store = dir.join("csm.db");
+        create_private_file(&store).unwrap();
+        assert_eq!(mode(&store), 0o600);
+    }
+
     #[test]
     fn repo_root_prefers_csm_toml_then_git() {
         let tmp = tempfile::tempdir().unwrap();
