@@ -610,6 +610,20 @@ fn merge_repo_layer(
 }
 
 impl Resolved {
+    /// The one line that names the risky keys an untrusted repository file
+    /// sets that were ignored, and the fix; `None` when there are none.
+    pub fn ignored_notice(&self) -> Option<String> {
+        let file = self.repo_file.as_deref()?;
+        if self.ignored.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "ignoring {} from the untrusted {}; review it and run `csm trust` to use them",
+            self.ignored.join(", "),
+            file.display()
+        ))
+    }
+
     /// Whether a credential may be sent to the URL in `key` (`jira.url`):
     /// only when the user named it (their file, a `CSM_*` variable) or the
     /// repository file that named it is trusted.

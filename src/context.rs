@@ -86,22 +86,15 @@ impl Context {
     /// Says once per command which keys of an untrusted repository file
     /// were ignored, and how to trust it.
     fn announce_ignored(&self, resolved: &Resolved) {
-        if resolved.ignored.is_empty()
-            || self
-                .trust_notice_said
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        if self
+            .trust_notice_said
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             return;
         }
-        let file = resolved
-            .repo_file
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        self.output.warn(&format!(
-            "ignoring {} from the untrusted {file}; review it and run `csm trust` to use them",
-            resolved.ignored.join(", ")
-        ));
+        if let Some(line) = resolved.ignored_notice() {
+            self.output.warn(&line);
+        }
     }
 
     /// Opens the store (creating and migrating it when needed).
