@@ -525,3 +525,20 @@ fn jira_answers_are_capped_in_size_and_comment_pages() {
     let run = env.run(&["ticket", "show", "PROJ-2"]).fails_with(1);
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
 }
+
+/// Every command prints its JSON through `output::json` (the one function
+/// that escapes bidi and C1 controls): none serialises on its own.
+#[test]
+fn no_command_prints_json_past_the_escaping_function() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for bad in ["serde_json::to_string", "serde_json::to_writer"] {
+            assert!(
+                !text.contains(bad),
+                "{} uses {bad}; print JSON with crate::output::json",
+                entry.path().display()
+            );
+        }
+    }
+}
