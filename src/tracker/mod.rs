@@ -8,6 +8,7 @@
 //! All text crossing this interface is Markdown: trackers convert to and from
 //! their own formats (ADF, wiki markup) at their edge.
 
+pub mod github;
 pub mod jira;
 pub mod key;
 pub mod local;
@@ -118,6 +119,8 @@ pub enum TrackerKind {
     Local,
     /// A Jira site (Cloud or Data Center).
     Jira,
+    /// GitHub Issues.
+    Github,
 }
 
 /// The one interface the workflow commands use to talk to a tracker.
@@ -184,6 +187,24 @@ pub trait Tracker: Send + Sync {
         key: &TicketKey,
         name: &str,
     ) -> Result<Option<serde_json::Value>, TrackerError>;
+
+    /// Marks the criteria whose texts are given as met on the ticket
+    /// itself, where the tracker shows that (GitHub ticks the task-list
+    /// boxes in the issue body). Nothing by default.
+    fn mark_met(&self, _key: &TicketKey, _criteria: &[String]) -> Result<(), TrackerError> {
+        Ok(())
+    }
+
+    /// Whether [`Tracker::mark_met`] does anything here.
+    fn marks_met(&self) -> bool {
+        false
+    }
+
+    /// The longest comment the tracker takes, in characters, when it has a
+    /// limit (GitHub: 65,536).
+    fn comment_limit(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The transition to take for `target`: one leading to a status of that
@@ -228,9 +249,16 @@ pub fn check_transition(
     }
 }
 
+/// Makes rustls's crypto provider (ring, see Cargo.toml) the process's
+/// default, before any HTTP client of a tracker is built; a second call
+/// finds it there.
+pub(crate) fn tls_ready() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Which tracker a ticket lives in, as sessions record it (the
-/// [`Tracker::id`]): `local:ROOT` (a repository's Markdown tickets) or
-/// `jira:SITE`. The prefixes are written here only; an id this version
+/// [`Tracker::id`]): `local:ROOT` (a repository's Markdown tickets),
+/// `jira:SITE` or `github:API`. The prefixes are written here only; an id this version
 /// does not know is kept as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrackerId {
@@ -238,6 +266,8 @@ pub enum TrackerId {
     Local(std::path::PathBuf),
     /// A Jira site (its base URL).
     Jira(String),
+    /// A GitHub API (its base URL).
+    Github(String),
     /// Another kind of tracker.
     Other(String),
 }
@@ -245,6 +275,7 @@ pub enum TrackerId {
 impl TrackerId {
     const LOCAL: &'static str = "local:";
     const JIRA: &'static str = "jira:";
+    const GITHUB: &'static str = "github:";
 
     /// Reads a recorded id.
     pub fn parse(id: &str) -> TrackerId {
@@ -252,6 +283,8 @@ impl TrackerId {
             TrackerId::Local(root.into())
         } else if let Some(site) = id.strip_prefix(Self::JIRA) {
             TrackerId::Jira(site.to_string())
+        } else if let Some(api) = id.strip_prefix(Self::GITHUB) {
+            TrackerId::Github(api.to_string())
         } else {
             TrackerId::Other(id.to_string())
         }
@@ -263,6 +296,7 @@ impl std::fmt::Display for TrackerId {
         match self {
             TrackerId::Local(root) => write!(f, "{}{}", Self::LOCAL, root.display()),
             TrackerId::Jira(site) => write!(f, "{}{site}", Self::JIRA),
+            TrackerId::Github(api) => write!(f, "{}{api}", Self::GITHUB),
             TrackerId::Other(id) => f.write_str(id),
         }
     }
@@ -274,6 +308,7 @@ impl std::fmt::Display for TrackerId {
 /// [`Ticket::url`] the tracker itself reports.
 pub fn ticket_location(tracker_id: &str, key: &TicketKey) -> Option<String> {
     match TrackerId::parse(tracker_id) {
+        TrackerId::Github(api) => github::issue_url(&api, key),
         TrackerId::Jira(site) => Some(format!("{}/browse/{key}", site.trim_end_matches('/'))),
         TrackerId::Local(root) => Some(
             root.join(crate::paths::REPO_DIR)
@@ -384,6 +419,44 @@ pub enum TrackerError {
         /// What was wrong with it.
         message: String,
     },
+    /// GitHub rejected the token (HTTP 401).
+    #[error("GitHub ({site}) rejected the token from {origin}")]
+    GithubTokenRejected {
+        /// The API root.
+        site: String,
+        /// Where the token came from (e.g. "environment variable GH_TOKEN").
+        origin: String,
+    },
+    /// The token may read but not do this (HTTP 403 that is no rate limit).
+    #[error("GitHub refused {action}: the token lacks {needs}")]
+    GithubPermission {
+        /// The API root.
+        site: String,
+        /// What csm tried to do.
+        action: String,
+        /// The permission or scope GitHub names (`issues=write`), or a
+        /// description of it.
+        needs: String,
+        /// GitHub's own message.
+        message: String,
+    },
+    /// GitHub answered 404: the thing does not exist, or is private and
+    /// the token may not see it (GitHub does not tell which).
+    #[error("{what}: not found, or the token has no access to it")]
+    NoAccess {
+        /// The API root.
+        site: String,
+        /// The issue or repository.
+        what: String,
+    },
+    /// A rate limit that waiting within the budget did not outlast.
+    #[error("{site}'s rate limit is used up{}", resets.as_ref().map(|r| format!(" until {r}")).unwrap_or_default())]
+    RateLimitedUntil {
+        /// The API root.
+        site: String,
+        /// When the primary limit resets, when GitHub said.
+        resets: Option<String>,
+    },
     /// A local ticket file is malformed.
     #[error("{path}:{line}: {message}")]
     BadTicketFile {
@@ -424,7 +497,8 @@ mod tests {
         for id in [
             "local:/src/app",
             "jira:https://x.atlassian.net",
-            "github:o/r",
+            "github:https://api.github.com",
+            "youtrack:x",
         ] {
             assert_eq!(TrackerId::parse(id).to_string(), id);
         }
@@ -436,8 +510,12 @@ mod tests {
             TrackerId::parse("jira:https://x"),
             TrackerId::Jira("https://x".into())
         );
+        assert_eq!(
+            TrackerId::parse("github:https://api.github.com"),
+            TrackerId::Github("https://api.github.com".into())
+        );
         assert!(matches!(
-            TrackerId::parse("github:o/r"),
+            TrackerId::parse("youtrack:x"),
             TrackerId::Other(_)
         ));
     }
@@ -470,5 +548,10 @@ mod tests {
             Some("https://example.atlassian.net/browse/PROJ-7")
         );
         assert_eq!(ticket_location("github:x", &key), None);
+        let gh = TicketKey::parse("acme/app#4").unwrap();
+        assert_eq!(
+            ticket_location("github:https://api.github.com", &gh).as_deref(),
+            Some("https://github.com/acme/app/issues/4")
+        );
     }
 }

@@ -12,7 +12,7 @@ use crate::event::{EventKind, ReportEvent, SessionEvent};
 use crate::evidence::{self, RepoEvidence, TestRun};
 use crate::git::Commit;
 use crate::note::{self, NoteContext, NoteData};
-use crate::outbox::kind;
+use crate::outbox::{self, kind};
 use crate::prompt::Template;
 use crate::report::{self, Report};
 use crate::store::Store;
@@ -233,6 +233,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
 
     // Queue everything before any request: from here on nothing is lost.
     let mut items = vec![(kind::COMMENT, body, marker.clone())];
+    items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         items.push((kind::TRANSITION, target.clone(), format!("{marker}:move")));
     }

@@ -190,9 +190,7 @@ impl JiraClient {
     pub fn new(base: &str, auth: Auth, limits: Limits) -> Result<JiraClient, TrackerError> {
         let base = base.trim_end_matches('/').to_string();
         check_url(&base)?;
-        // rustls's crypto is ring (see Cargo.toml); installed once per
-        // process, a second call finds it there.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::super::tls_ready();
         let mut builder = Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.timeout)
@@ -264,7 +262,7 @@ impl JiraClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let text = resp.text().unwrap_or_default();
+                    let text = read_capped(resp);
                     tracing::debug!(
                         method = %method, path, status = status.as_u16(),
                         ms = started.elapsed().as_millis() as u64, "jira"
@@ -428,6 +426,20 @@ pub fn check_url(base: &str) -> Result<(), TrackerError> {
         }
         other => Err(bad(&format!("unsupported scheme {other}; use https"))),
     }
+}
+
+/// The largest answer body csm reads from Jira (16 MiB): a larger one is
+/// cut there, so a hostile or broken server cannot fill memory; cut JSON
+/// does not parse and is reported as an unexpected answer.
+pub const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+
+fn read_capped(resp: reqwest::blocking::Response) -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if resp.take(MAX_BODY_BYTES).read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[cfg(test)]
