@@ -8,10 +8,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The oldest Codex csm supports: the version its tests run against.
+/// The oldest Codex csm supports: the oldest version whose run of
+/// `scripts/codex-compat` passed (COMPATIBILITY.md).
 pub const MIN_VERSION: Version = Version {
     major: 0,
     minor: 169,
+    patch: 0,
+};
+
+/// The Codex csm's tests run against: the pin of `scripts/install-codex`.
+pub const TESTED_VERSION: Version = Version {
+    major: 0,
+    minor: 171,
     patch: 0,
 };
 

@@ -9,9 +9,11 @@
 pub mod command;
 pub mod discovery;
 pub mod exec;
+pub mod health;
 pub mod notify;
 pub mod rollout;
 pub mod settings;
+pub mod thread;
 
 use std::path::PathBuf;
 
