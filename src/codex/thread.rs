@@ -186,7 +186,10 @@ pub fn parse_lookup(stdout: &str, id: &str) -> Option<Answer> {
             .iter()
             .filter(|o| o["thread_id"] == id)
             .find_map(|o| o["rollout_path"].as_str())
-            .map_or(Answer::Unknown, |p| Answer::Known(PathBuf::from(p))),
+            // Shown in messages: Codex's output is data, cleaned like any.
+            .map_or(Answer::Unknown, |p| {
+                Answer::Known(PathBuf::from(crate::output::sanitize(p)))
+            }),
     )
 }
 
