@@ -86,6 +86,9 @@ pub enum ThreadError {
 pub enum Prepared {
     /// Nothing: resume.
     Ready,
+    /// No rollout was found and Codex could not be asked: resume, and let
+    /// Codex say whether it knows the thread ([`after_resume`]).
+    Unverified,
     /// (dry run) `codex unarchive <id>` would run first.
     WouldUnarchive,
     /// `codex unarchive <id>` ran.
@@ -120,9 +123,9 @@ pub fn prepare_resume(
             // Not asked (dry run) or no answer: Codex decides when it runs.
             Some(Err(e)) => {
                 tracing::warn!("cannot ask Codex about thread {id}: {e}");
-                None
+                return Ok(Prepared::Unverified);
             }
-            None => None,
+            None => return Ok(Prepared::Unverified),
         },
     };
     let Some(found) = located.filter(|l| l.archived) else {
@@ -146,6 +149,25 @@ pub fn prepare_resume(
         None => Ok(Prepared::WouldUnarchive),
         Some(c) => run_unarchive(c, id).map(|()| Prepared::Unarchived),
     }
+}
+
+/// After Codex ran: a resume that could not be checked beforehand and
+/// failed, with still no rollout anywhere, is Codex saying it does not know
+/// the thread (it printed "No saved session found with ID ...").
+pub fn after_resume(
+    codex_home: &Path,
+    id: &str,
+    prepared: &Prepared,
+    succeeded: bool,
+) -> Result<(), ThreadError> {
+    if *prepared == Prepared::Unverified && !succeeded && rollout::locate(codex_home, id).is_none()
+    {
+        return Err(ThreadError::NotOnThisMachine {
+            id: id.to_string(),
+            codex_home: codex_home.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 fn is_archived(codex_home: &Path, path: &Path) -> bool {
@@ -338,7 +360,7 @@ mod tests {
         // Codex not asked (dry run): resume and let Codex decide.
         assert_eq!(
             prepare_resume(home.path(), "x", None, Unarchive::Ask, &mut nobody).unwrap(),
-            Prepared::Ready
+            Prepared::Unverified
         );
         // Codex cannot be run: the same.
         let env = Vec::new();
@@ -346,9 +368,13 @@ mod tests {
             program: Path::new("/nonexistent/codex"),
             env: &env,
         };
-        assert_eq!(
-            prepare_resume(home.path(), "x", Some(codex), Unarchive::Ask, &mut nobody).unwrap(),
-            Prepared::Ready
-        );
+        let prepared =
+            prepare_resume(home.path(), "x", Some(codex), Unarchive::Ask, &mut nobody).unwrap();
+        assert_eq!(prepared, Prepared::Unverified);
+        // ... and when Codex then fails, it did not know the thread.
+        assert!(after_resume(home.path(), "x", &prepared, true).is_ok());
+        let err = after_resume(home.path(), "x", &prepared, false).unwrap_err();
+        assert!(err.to_string().contains("not on this machine"), "{err}");
+        assert!(after_resume(home.path(), "x", &Prepared::Ready, false).is_ok());
     }
 }

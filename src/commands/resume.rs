@@ -176,6 +176,12 @@ pub fn resume_and_wait_with(
         on_captured: None,
     })
     .map_err(|e| CommandError::failure(e.to_string()))?;
+    thread::after_resume(
+        &ctx.codex_home()?,
+        &codex_id,
+        &prepared,
+        outcome.exit.success(),
+    )?;
     Ok(Some(outcome.exit))
 }
 
