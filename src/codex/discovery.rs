@@ -8,12 +8,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The oldest Codex csm supports: the oldest version whose run of
-/// `scripts/codex-compat` passed (COMPATIBILITY.md).
+/// The oldest Codex csm supports: the oldest published version whose run
+/// of `scripts/codex-compat` passed (COMPATIBILITY.md). 0.166.0 exposes MCP
+/// tools differently (not deferred), so csm's tabs are untested there.
 pub const MIN_VERSION: Version = Version {
     major: 0,
-    minor: 169,
-    patch: 0,
+    minor: 167,
+    patch: 2,
 };
 
 /// The Codex csm's tests run against: the pin of `scripts/install-codex`.
@@ -238,8 +239,11 @@ mod tests {
         assert_eq!(v("codex-cli 1.2.3-alpha.4\n").unwrap().to_string(), "1.2.3");
         assert_eq!(v("codex 2").unwrap().to_string(), "2.0.0");
         assert_eq!(v("codex-cli dev"), None);
-        assert!(v("codex-cli 0.168.9").unwrap() < MIN_VERSION);
-        assert!(v("codex-cli 0.170.0").unwrap() > MIN_VERSION);
+        assert!(v("codex-cli 0.166.0").unwrap() < MIN_VERSION);
+        assert!(v("codex-cli 0.167.1").unwrap() < MIN_VERSION);
+        assert!(v("codex-cli 0.167.2").unwrap() == MIN_VERSION);
+        assert!(v("codex-cli 0.169.0").unwrap() > MIN_VERSION);
+        assert!(MIN_VERSION <= TESTED_VERSION);
     }
 
     #[test]

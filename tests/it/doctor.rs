@@ -163,3 +163,27 @@ fn codex_checks_against_the_real_codex() {
         run.stdout
     );
 }
+
+#[test]
+fn the_supported_range_starts_at_the_oldest_version_that_passed() {
+    for (version, ok) in [("0.166.0", false), ("0.167.2", true), ("0.169.1", true)] {
+        let mut env = TestEnv::new();
+        let codex = env.root().join("bin/codex");
+        write_script(&codex, &format!("echo 'codex-cli {version}'"));
+        env.set_env("CSM_CODEX_BIN", &codex);
+        let run = env.run(&["doctor"]);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(" codex: "))
+            .unwrap_or_else(|| panic!("{}", run.stdout))
+            .to_string();
+        if ok {
+            assert!(line.starts_with("ok   codex:"), "{line}");
+            assert!(line.contains("csm supports 0.167.2 or newer"), "{line}");
+        } else {
+            assert!(line.starts_with("FAIL codex:"), "{line}");
+            assert!(line.contains("csm needs 0.167.2 or newer"), "{line}");
+        }
+    }
+}
