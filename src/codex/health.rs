@@ -106,10 +106,23 @@ fn count(dir: &Path, depth: usize, seen: &mut dyn FnMut(Compression)) {
     }
 }
 
+/// What is wrong with `notify`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyProblem {
+    /// Codex does not start with csm's `-c notify=[...]`: every launch
+    /// would fail.
+    Refused(String),
+    /// Codex starts, but takes a value of the wrong type too: it may not
+    /// know the setting, so finished turns may go unrecorded.
+    Ignored,
+    /// Codex could not be run.
+    NotRun(String),
+}
+
 /// Whether Codex takes `notify` as csm passes it (`-c notify=[argv]`):
 /// with csm's program it starts, and with a value of the wrong type it
 /// refuses, which shows the key is one Codex knows rather than ignores.
-pub fn notify_accepted(codex: Codex<'_>, notify: &[OsString]) -> Result<(), String> {
+pub fn notify_accepted(codex: Codex<'_>, notify: &[OsString]) -> Result<(), NotifyProblem> {
     let list: Vec<String> = notify
         .iter()
         .map(|a| serde_json::Value::String(a.to_string_lossy().into_owned()).to_string())
@@ -122,12 +135,10 @@ pub fn notify_accepted(codex: Codex<'_>, notify: &[OsString]) -> Result<(), Stri
             "features".into(),
             "list".into(),
         ],
-    )?;
+    )
+    .map_err(NotifyProblem::NotRun)?;
     if !ok.status.success() {
-        return Err(format!(
-            "codex refused -c notify=[...] ({})",
-            super::thread::last_line(&ok.stderr)
-        ));
+        return Err(NotifyProblem::Refused(super::thread::last_line(&ok.stderr)));
     }
     let wrong = run_short(
         codex,
@@ -137,9 +148,10 @@ pub fn notify_accepted(codex: Codex<'_>, notify: &[OsString]) -> Result<(), Stri
             "features".into(),
             "list".into(),
         ],
-    )?;
+    )
+    .map_err(NotifyProblem::NotRun)?;
     if wrong.status.success() {
-        return Err("codex ignores the notify setting (a wrong value was not refused)".into());
+        return Err(NotifyProblem::Ignored);
     }
     Ok(())
 }

@@ -365,13 +365,26 @@ fn codex_checks(ctx: &Context, config: Option<&Resolved>) -> Vec<Check> {
     });
     out.push(match health::notify_accepted(codex, &ctx.notify_argv()) {
         Ok(()) => Check::ok("codex notify", "accepts csm's turn hook (-c notify=[...])"),
-        Err(why) => Check::fail(
+        Err(health::NotifyProblem::Refused(why)) => Check::fail(
             "codex notify",
-            why,
+            format!("codex does not start with csm's -c notify=[...]: {why}"),
             format!(
-                "csm records finished turns through it; use the tested Codex: {}@{TESTED_VERSION}",
+                "every launch passes it; use the tested Codex: {}@{TESTED_VERSION}",
                 crate::codex::discovery::INSTALL_HINT
             ),
+        ),
+        Err(health::NotifyProblem::Ignored) => Check::warn(
+            "codex notify",
+            "codex took a notify value of the wrong type too, so it may ignore the setting: finished turns would go unrecorded",
+            format!(
+                "use the tested Codex: {}@{TESTED_VERSION}",
+                crate::codex::discovery::INSTALL_HINT
+            ),
+        ),
+        Err(health::NotifyProblem::NotRun(why)) => Check::warn(
+            "codex notify",
+            format!("cannot check: {why}"),
+            "run `codex features list` to see why codex does not run",
         ),
     });
     out.push(match health::features(codex) {

@@ -181,6 +181,15 @@ fn the_supported_range_starts_at_the_oldest_version_that_passed() {
         if ok {
             assert!(line.starts_with("ok   codex:"), "{line}");
             assert!(line.contains("csm supports 0.167.2 or newer"), "{line}");
+            // This stand-in takes any -c value, so notify may be ignored:
+            // a warning, not a failure (sessions still run).
+            assert_eq!(run.code, 0, "{}", run.stdout);
+            assert!(
+                run.stdout
+                    .contains("warn codex notify: codex took a notify value of the wrong type"),
+                "{}",
+                run.stdout
+            );
         } else {
             assert!(line.starts_with("FAIL codex:"), "{line}");
             assert!(line.contains("csm needs 0.167.2 or newer"), "{line}");
