@@ -170,6 +170,19 @@ pub fn after_resume(
     Ok(())
 }
 
+/// A session's rollout: found by csm (plain, compressed or archived), else
+/// where Codex says it is (`None` when `codex` is `None`, does not know the
+/// thread or cannot be asked).
+pub fn find_rollout(codex_home: &Path, id: &str, codex: Option<Codex<'_>>) -> Option<PathBuf> {
+    if let Some(found) = rollout::locate(codex_home, id) {
+        return Some(found.path);
+    }
+    match lookup(codex?, id) {
+        Ok(Answer::Known(path)) => Some(path),
+        _ => None,
+    }
+}
+
 fn is_archived(codex_home: &Path, path: &Path) -> bool {
     let dir = rollout::archived_dir(codex_home);
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());

@@ -361,7 +361,13 @@ fn adopt_from_tracker(ctx: &Context, key: &TicketKey) -> Result<Session, Command
         .hint(format!("start one with `csm start {key}`")));
     };
     let codex_home = ctx.codex_home()?;
-    let Some(path) = rollout::locate(&codex_home, &codex_id).map(|l| l.path) else {
+    let env = ctx.child_env()?;
+    let program = ctx.codex(false)?;
+    let codex = thread::Codex {
+        program: &program,
+        env: &env,
+    };
+    let Some(path) = thread::find_rollout(&codex_home, &codex_id, Some(codex)) else {
         return Err(CommandError::new(
             ExitKind::NotFound,
             format!(

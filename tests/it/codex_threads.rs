@@ -205,3 +205,30 @@ fn an_archived_session_says_how_to_bring_it_back_and_unarchive_resumes_it() {
     assert!(tmux.screen().contains("CSM-EXITED 0"), "{}", tmux.screen());
     assert!(!rollout::locate(&env.codex_home(), &id).unwrap().archived);
 }
+
+#[test]
+fn a_compressed_session_is_adopted_through_the_ticket_on_a_fresh_store() {
+    let first = "First answer, to be found through the ticket.";
+    let (env, _model, id) = linked_exec_session(first);
+    let ticket = std::fs::read_to_string(env.work().join(".csm/tickets/CSM-1.md")).unwrap();
+    assert!(ticket.contains(&id), "the link is mirrored: {ticket}");
+    compress(&env, &id);
+    // Another machine: no local record, the same CODEX_HOME contents.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", env.store_file().display()));
+    }
+    let run = env.run(&["resume", "CSM-1", "--dry-run"]).ok();
+    assert!(
+        run.stderr
+            .contains(&format!("Found CSM-1's session {id} through the ticket")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains(&format!("resume {id}")),
+        "{}",
+        run.stdout
+    );
+    let shown = env.run(&["show", "CSM-1"]).ok().stdout;
+    assert!(shown.contains(first), "{shown}");
+}
