@@ -196,6 +196,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
 
     // Queue everything before any request: from here on nothing is lost.
     let mut items = vec![(kind::COMMENT, body, marker.clone())];
+    items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         items.push((kind::TRANSITION, target.clone(), format!("{marker}:move")));
     }

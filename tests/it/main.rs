@@ -10,6 +10,7 @@ mod doctor;
 mod done;
 mod draft;
 mod faults;
+mod github;
 mod hostile;
 mod jira;
 mod lint;
