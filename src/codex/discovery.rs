@@ -8,13 +8,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The oldest Codex csm supports: the oldest published version whose run
-/// of `scripts/codex-compat` passed (COMPATIBILITY.md). 0.166.0 exposes MCP
-/// tools differently (not deferred), so csm's tabs are untested there.
+/// The oldest Codex csm supports: the oldest published version whose runs
+/// of `scripts/codex-compat` pass (COMPATIBILITY.md). On 0.167.2 two Codex
+/// started at once on a new `CODEX_HOME` break its state database's
+/// migration; 0.166.0 exposes MCP tools differently (not deferred).
 pub const MIN_VERSION: Version = Version {
     major: 0,
-    minor: 167,
-    patch: 2,
+    minor: 168,
+    patch: 0,
 };
 
 /// The Codex csm's tests run against: the pin of `scripts/install-codex`.
@@ -240,8 +241,8 @@ mod tests {
         assert_eq!(v("codex 2").unwrap().to_string(), "2.0.0");
         assert_eq!(v("codex-cli dev"), None);
         assert!(v("codex-cli 0.166.0").unwrap() < MIN_VERSION);
-        assert!(v("codex-cli 0.167.1").unwrap() < MIN_VERSION);
-        assert!(v("codex-cli 0.167.2").unwrap() == MIN_VERSION);
+        assert!(v("codex-cli 0.167.2").unwrap() < MIN_VERSION);
+        assert!(v("codex-cli 0.168.0").unwrap() == MIN_VERSION);
         assert!(v("codex-cli 0.169.0").unwrap() > MIN_VERSION);
         assert!(MIN_VERSION <= TESTED_VERSION);
     }

@@ -166,7 +166,7 @@ fn codex_checks_against_the_real_codex() {
 
 #[test]
 fn the_supported_range_starts_at_the_oldest_version_that_passed() {
-    for (version, ok) in [("0.166.0", false), ("0.167.2", true), ("0.169.1", true)] {
+    for (version, ok) in [("0.167.2", false), ("0.168.0", true), ("0.169.1", true)] {
         let mut env = TestEnv::new();
         let codex = env.root().join("bin/codex");
         write_script(&codex, &format!("echo 'codex-cli {version}'"));
@@ -180,7 +180,7 @@ fn the_supported_range_starts_at_the_oldest_version_that_passed() {
             .to_string();
         if ok {
             assert!(line.starts_with("ok   codex:"), "{line}");
-            assert!(line.contains("csm supports 0.167.2 or newer"), "{line}");
+            assert!(line.contains("csm supports 0.168.0 or newer"), "{line}");
             // This stand-in takes any -c value, so notify may be ignored:
             // a warning, not a failure (sessions still run).
             assert_eq!(run.code, 0, "{}", run.stdout);
@@ -192,7 +192,7 @@ fn the_supported_range_starts_at_the_oldest_version_that_passed() {
             );
         } else {
             assert!(line.starts_with("FAIL codex:"), "{line}");
-            assert!(line.contains("csm needs 0.167.2 or newer"), "{line}");
+            assert!(line.contains("csm needs 0.168.0 or newer"), "{line}");
         }
     }
 }
