@@ -201,6 +201,27 @@ pub struct JiraSection {
     pub timeout_secs: u64,
     /// How many times a request is tried when Jira asks to retry.
     pub max_attempts: u32,
+    /// How requests reach a Cloud site: `site` (its own URL, classic API
+    /// tokens) or `gateway` (Atlassian's API gateway, scoped tokens); unset:
+    /// the site, and the gateway when the site refuses the token (csm
+    /// remembers which worked, per site).
+    pub api: Option<JiraApi>,
+    /// The site's cloud id, for the gateway; unset: read from
+    /// `<url>/_edge/tenant_info`.
+    pub cloud_id: Option<String>,
+    /// Atlassian's API gateway. The token is sent there when requests go
+    /// through the gateway.
+    pub gateway_url: String,
+}
+
+/// `[jira] api`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JiraApi {
+    /// The site's own URL.
+    Site,
+    /// `<gateway_url>/ex/jira/<cloud_id>`.
+    Gateway,
 }
 
 impl Default for JiraSection {
@@ -214,6 +235,9 @@ impl Default for JiraSection {
             token_command: None,
             timeout_secs: 30,
             max_attempts: 4,
+            api: None,
+            cloud_id: None,
+            gateway_url: "https://api.atlassian.com".into(),
         }
     }
 }
@@ -242,6 +266,9 @@ pub struct WorkflowSection {
     /// Whether `csm start` gives each ticket its own branch and git
     /// worktree (as `--worktree` does).
     pub worktree: bool,
+    /// The statuses `csm done` walks through, in order (e.g. `["In
+    /// Review", "Done"]`); empty: csm finds the way to `done_status`.
+    pub done_path: Vec<String>,
 }
 
 impl Default for WorkflowSection {
@@ -251,6 +278,7 @@ impl Default for WorkflowSection {
             done_status: "Done".into(),
             test_command: None,
             worktree: false,
+            done_path: Vec::new(),
         }
     }
 }
@@ -344,6 +372,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CSM_JIRA_PROJECT", "jira.project"),
     ("CSM_JIRA_TIMEOUT_SECS", "jira.timeout_secs"),
     ("CSM_JIRA_MAX_ATTEMPTS", "jira.max_attempts"),
+    ("CSM_JIRA_GATEWAY_URL", "jira.gateway_url"),
     ("CSM_START_STATUS", "workflow.start_status"),
     ("CSM_DONE_STATUS", "workflow.done_status"),
 ];
@@ -358,6 +387,8 @@ impl Config {
         full.jira.deployment = Some(Deployment::Cloud);
         full.jira.project = Some(String::new());
         full.jira.token_command = Some(Vec::new());
+        full.jira.api = Some(JiraApi::Site);
+        full.jira.cloud_id = Some(String::new());
         full.workflow.test_command = Some(Vec::new());
         full.codex.bin = Some(PathBuf::new());
         full.worktree.parent = Some(PathBuf::new());

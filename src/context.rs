@@ -107,7 +107,7 @@ impl Context {
                 .hint("set [jira] url in the config, or CSM_JIRA_URL")
         })?;
         let account = self.jira_account()?;
-        let (token, _) = self
+        let (token, origin) = self
             .credentials()
             .resolve(&account, jira.token_command.as_deref(), &env_var)?
             .ok_or_else(|| {
@@ -161,7 +161,17 @@ impl Context {
                     .hint("set [jira] email, or CSM_JIRA_EMAIL"));
             }
         };
-        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?)
+        let route = jira::RouteSettings {
+            api: jira.api.map(|a| match a {
+                crate::config::JiraApi::Site => jira::Api::Site,
+                crate::config::JiraApi::Gateway => jira::Api::Gateway,
+            }),
+            cloud_id: jira.cloud_id.clone(),
+            gateway_url: jira.gateway_url.clone(),
+        };
+        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?
+            .with_route(route)?
+            .with_token_source(origin))
     }
 
     /// The Jira account the configuration names.

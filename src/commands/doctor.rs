@@ -222,7 +222,11 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
     let site = resolved.config.jira.url.clone().unwrap_or_default();
     let mut out = vec![Check::ok(
         "jira",
-        format!("{kind} at {site}, signed in as {}", report.user),
+        format!(
+            "{kind} at {site}, signed in as {} ({})",
+            report.user,
+            super::auth::route_words(&report)
+        ),
     )];
     out.push(match &report.ac_field {
         Some(id) => Check::ok(

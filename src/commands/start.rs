@@ -90,6 +90,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         let _spin = ctx.output.spinner(&format!("Reading {key}"));
         tracker.get(&key)?
     };
+    // One ticket, one key: the key the tracker answered with (a moved or
+    // wrong-case key resolves to the current one).
+    let (asked, key) = (key, ticket.key.clone());
     if !args.force {
         refuse_unready(&ticket)?;
     }
@@ -100,7 +103,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         Some(ctx.store()?)
     };
     let existing = match &store {
-        Some(s) => s.sessions_for_ticket(key.as_str())?,
+        Some(s) => {
+            crate::session::settle_key(s, tracker.as_ref(), &asked, &ticket)?;
+            s.sessions_for_ticket(key.as_str())?
+        }
         None => Vec::new(),
     };
     // What an interrupted start left behind is replaced, not refused: it
@@ -385,11 +391,11 @@ fn move_to_start_status(
     if current.eq_ignore_ascii_case(target) {
         return Ok(());
     }
-    match tracker.transition(key, target) {
+    match crate::session::move_ticket(ctx.store().ok().as_ref(), tracker, key, target) {
         Ok(now) => ctx.output.info(&format!(
             "{key}: {} → {}",
             sanitize(current),
-            sanitize(&now)
+            sanitize(&now.describe())
         )),
         // The user came to work, not to fix a workflow: say it and go on.
         Err(e) => ctx.output.warn(&format!(

@@ -57,8 +57,11 @@ fn config_show_names_each_source_user_repo_env() {
     codex.args = []                                    # default
     # codex.bin                                        # unset
     jira.ac_field = "Acceptance Criteria"              # default
+    # jira.api                                         # unset
+    # jira.cloud_id                                    # unset
     # jira.deployment                                  # unset
     jira.email = "me@example.com"                      # $ROOT/home/.config/csm/config.toml
+    jira.gateway_url = "https://api.atlassian.com"     # default
     jira.max_attempts = 4                              # default
     jira.project = "REPO"                              # $ROOT/work/.csm.toml
     jira.timeout_secs = 30                             # default
@@ -73,6 +76,7 @@ fn config_show_names_each_source_user_repo_env() {
     tabs.approval_wait_secs = 60                       # default
     tabs.backend = "auto"                              # default
     tracker.kind = "local"                             # default
+    workflow.done_path = []                            # default
     workflow.done_status = "Done"                      # default
     workflow.start_status = "In Progress"              # default
     # workflow.test_command                            # unset

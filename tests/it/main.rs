@@ -11,6 +11,7 @@ mod draft;
 mod faults;
 mod hostile;
 mod jira;
+mod jira_site;
 mod lint;
 mod output;
 mod pty;
