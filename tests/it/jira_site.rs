@@ -214,6 +214,14 @@ fn an_old_key_and_the_new_one_are_one_session() {
         run.stderr
     );
     assert_eq!(store.list_sessions(true).unwrap().len(), 1);
+    // `resume` by the old key finds the same session (whose Codex rollout
+    // this test never made).
+    let run = env.run(&["resume", "OLD-7"]).fails_with(3);
+    assert!(
+        run.stderr.contains("is not on this machine"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A session recorded under a key Jira has since moved is found (through
