@@ -777,3 +777,30 @@ fn list_after_done_on_the_local_tracker_shows_the_new_status() {
     let rows: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(rows[0]["ticket_status"], "Done");
 }
+
+/// A walk cut short after its first step stays queued; the retry goes on
+/// from the status the ticket reached, taking no step twice.
+#[test]
+fn a_walk_cut_short_goes_on_from_where_it_stopped() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_review_workflow();
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.answer(&["met", "met"]);
+    // The check, the first step's list and move pass; the second step's
+    // list fails.
+    for _ in 0..3 {
+        w.fake()
+            .fail_next(Some("/transitions"), Fault::Delay(Duration::ZERO));
+    }
+    w.fake()
+        .fail_next(Some("/transitions"), Fault::Status(400, None));
+    let run = w.env.run(&["done", "PROJ-1"]).fails_with(1);
+    assert!(run.stderr.contains("will be retried"), "{}", run.stderr);
+    assert_eq!(w.status(), "In Review");
+    assert_eq!(w.comments().len(), 1);
+    let run = w.env.run(&["sync"]).ok();
+    assert!(run.stderr.contains("PROJ-1 → Done"), "{}", run.stderr);
+    assert_eq!(w.status(), "Done");
+    assert_eq!(w.posts_to("/transitions"), 2, "no step taken twice");
+    assert_eq!(w.comments().len(), 1);
+}
