@@ -417,3 +417,53 @@ fn a_keyring_token_rejected_says_to_replace_it_with_auth_login() {
         err.hints
     );
 }
+
+/// `csm auth login` with the real Secret Service (as in `auth.rs`) says
+/// which kind of token and which way; a keyring token the site rejects
+/// gets the keyring's own hint.
+#[test]
+fn login_says_the_token_kind_and_route_and_a_bad_keyring_token_its_fix() {
+    let fake = FakeJira::start(Mode::Cloud);
+    fake.add_issue("PROJ-1", "S", "", &[READY]);
+    let mut env = site_env(&fake, "unused");
+    env.remove_env("CSM_JIRA_TOKEN");
+    env.remove_env("CSM_KEYRING");
+    env.set_env("CSM_TEST_TOKEN", SCOPED_TOKEN);
+    let out = env.root().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let csm = env!("CARGO_BIN_EXE_csm");
+    let script = format!(
+        r#"printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+printf %s "$CSM_TEST_TOKEN" | "{csm}" auth login --with-token >"{out}/login.out" 2>"{out}/login.err"; echo $? >"{out}/login.code"
+unset CSM_TEST_TOKEN
+"{csm}" ticket show PROJ-1 >"{out}/show.out" 2>"{out}/show.err" </dev/null; echo $? >"{out}/show.code"
+printf %s "not-a-token" | "{csm}" auth login --with-token >"{out}/bad.out" 2>"{out}/bad.err"; echo $? >"{out}/bad.code"
+"#,
+        out = out.display()
+    );
+    let status = std::process::Command::new("timeout")
+        .args(["60", "dbus-run-session", "--", "sh", "-c", &script])
+        .current_dir(env.work())
+        .env_clear()
+        .envs(env.env_vars())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the D-Bus session script failed");
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    assert_eq!(read("login.code").trim(), "0", "{}", read("login.err"));
+    assert!(
+        read("login.err")
+            .contains("Signed in as Dev Tester with a scoped API token, through the API gateway."),
+        "{}",
+        read("login.err")
+    );
+    assert_eq!(read("show.code").trim(), "0", "{}", read("show.err"));
+    assert_eq!(read("bad.code").trim(), "4", "{}", read("bad.err"));
+    assert!(
+        read("bad.err").contains(
+            "hint: the token comes from the OS keyring: replace it with `csm auth login`"
+        ),
+        "{}",
+        read("bad.err")
+    );
+}
