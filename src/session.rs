@@ -611,6 +611,60 @@ mod tests {
     }
 
     #[test]
+    fn csm_own_moves_win_for_a_while_and_tickets_a_search_missed_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalTracker::new(dir.path(), "CSM".into(), Vec::new()).unwrap();
+        let mut keys = BTreeSet::new();
+        for i in 0..2 {
+            keys.insert(
+                local
+                    .create(&NewTicket {
+                        summary: format!("t{i}"),
+                        ..NewTicket::default()
+                    })
+                    .unwrap(),
+            );
+        }
+        let tracker = Counting {
+            inner: local,
+            searches: AtomicUsize::new(0),
+            offline: false,
+        };
+        let store = Store::open_in_memory().unwrap();
+        ticket_infos(&store, &tracker, &keys, TICKET_CACHE_TTL, 1_000).unwrap();
+        // csm moved CSM-1; the tracker's search still says To Do (it lags).
+        remember_status(&store, "counting", "CSM-1", "Done", 2_000).unwrap();
+        let (infos, _) = cached_ticket_infos(&store, "counting").unwrap();
+        assert_eq!(infos["CSM-1"].status, "Done", "at once, before any search");
+        // Someone else's change makes the search miss CSM-2.
+        std::fs::remove_file(dir.path().join(".csm/tickets/CSM-2.md")).unwrap();
+        let later = 1_000 + TICKET_CACHE_TTL.as_millis() as i64 + 1;
+        let (infos, fresh) =
+            ticket_infos(&store, &tracker, &keys, TICKET_CACHE_TTL, later).unwrap();
+        assert_eq!(fresh, Freshness::Fresh);
+        assert_eq!(
+            (infos["CSM-1"].status.as_str(), infos["CSM-1"].stale),
+            ("Done", false)
+        );
+        assert_eq!(
+            (infos["CSM-2"].status.as_str(), infos["CSM-2"].stale),
+            ("To Do", true)
+        );
+        let mut merged = Infos::new();
+        merge_infos(&mut merged, "counting", infos, &fresh);
+        assert!(
+            merged[&("counting".to_string(), "CSM-2".to_string())].1,
+            "marked"
+        );
+        assert!(!merged[&("counting".to_string(), "CSM-1".to_string())].1);
+        // Long after csm's move, the tracker's word counts again.
+        let much_later = later + TICKET_CACHE_TTL.as_millis() as i64 + 1;
+        let (infos, _) =
+            ticket_infos(&store, &tracker, &keys, TICKET_CACHE_TTL, much_later).unwrap();
+        assert_eq!(infos["CSM-1"].status, "To Do");
+    }
+
+    #[test]
     fn ages_and_folders() {
         assert_eq!(age(0, 1_000), "now");
         assert_eq!(age(0, 42_000), "42s");
