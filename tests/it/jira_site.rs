@@ -91,6 +91,27 @@ fn a_scoped_token_reads_and_writes_through_the_gateway() {
     );
 }
 
+/// The gateway was remembered for the site, then the user went back to a
+/// classic token the gateway refuses: the site takes it, and csm
+/// remembers the site again.
+#[test]
+fn a_remembered_gateway_gives_way_to_the_site_for_a_classic_token() {
+    let fake = FakeJira::start(Mode::Cloud);
+    fake.add_issue("PROJ-1", "Back", "", &[READY]);
+    let mut env = site_env(&fake, SCOPED_TOKEN);
+    env.run(&["ticket", "show", "PROJ-1"]).ok();
+    fake.set_gateway_scoped_only(true);
+    env.set_env("CSM_JIRA_TOKEN", TOKEN);
+    env.run(&["ticket", "show", "PROJ-1"]).ok();
+    fake.clear_requests();
+    env.run(&["ticket", "show", "PROJ-1"]).ok();
+    let paths = api_paths(&fake);
+    assert!(
+        !paths.is_empty() && paths.iter().all(|p| !p.contains("/ex/jira/")),
+        "{paths:?}"
+    );
+}
+
 #[test]
 fn a_classic_token_stays_on_the_site_and_the_route_can_be_pinned() {
     let fake = FakeJira::start(Mode::Cloud);

@@ -410,6 +410,22 @@ impl JiraTracker {
                     )),
                 }
             }
+            // The gateway was remembered for the site, and refuses the
+            // token: a classic token again, which the site takes.
+            Err(TrackerError::AuthRejected { .. })
+                if self.route.api.is_none() && self.api_in_use() == Api::Gateway =>
+            {
+                let answer = self
+                    .client
+                    .send(method, &path, query, body, action)
+                    .map_err(|e| self.explain(e, true))?;
+                if let Ok(mut slot) = self.gateway.lock() {
+                    *slot = None;
+                }
+                self.cache.set(&self.cache_key("route"), "site");
+                tracing::info!(site = %self.site(), "requests go to the site again");
+                Ok(answer.body)
+            }
             Err(e) => Err(self.explain(e, false)),
         }
     }

@@ -363,7 +363,7 @@ fn answer(
     }
     // Like Jira, serverInfo answers without a login.
     let public = path.ends_with("/serverInfo");
-    if !site::auth_ok(mode, auth, via_gateway) && !public {
+    if !site::auth_ok(&st, auth, via_gateway) && !public {
         return error(
             StatusCode::UNAUTHORIZED,
             &["You are not authenticated. Authentication required to perform this operation."],

@@ -42,6 +42,8 @@ pub struct Site {
     /// Old key → current key.
     moved: BTreeMap<String, String>,
     search_lag: bool,
+    /// Whether the gateway refuses classic tokens.
+    gateway_scoped_only: bool,
     /// Issues changed while the search lag is on.
     changed: BTreeSet<String>,
 }
@@ -65,16 +67,21 @@ pub fn route(path: &str) -> (String, bool) {
 pub const GATEWAY_MOUNT: &str = "/gateway";
 
 /// Whether `auth` may use the API by this route: the classic token works
-/// on both, the scoped one only through the gateway (Cloud).
-pub fn auth_ok(mode: Mode, auth: &str, via_gateway: bool) -> bool {
+/// on both (unless [`FakeJira::set_gateway_scoped_only`]), the scoped one
+/// only through the gateway (Cloud).
+pub fn auth_ok(st: &Inner, auth: &str, via_gateway: bool) -> bool {
     let basic = |token: &str| {
         format!(
             "Basic {}",
             b64(format!("{}:{token}", super::EMAIL).as_bytes())
         )
     };
-    match mode {
-        Mode::Cloud => auth == basic(super::TOKEN) || (via_gateway && auth == basic(SCOPED_TOKEN)),
+    let classic_here = !(via_gateway && st.site.gateway_scoped_only);
+    match st.mode {
+        Mode::Cloud => {
+            (classic_here && auth == basic(super::TOKEN))
+                || (via_gateway && auth == basic(SCOPED_TOKEN))
+        }
         Mode::DataCenter => auth == format!("Bearer {}", super::TOKEN),
     }
 }
@@ -231,6 +238,11 @@ impl FakeJira {
         let mut st = self.inner.lock().unwrap();
         st.site.search_lag = on;
         st.site.changed.clear();
+    }
+
+    /// Makes the gateway refuse classic tokens.
+    pub fn set_gateway_scoped_only(&self, on: bool) {
+        self.inner.lock().unwrap().site.gateway_scoped_only = on;
     }
 
     /// Makes searches miss an issue (someone changed it a moment ago).
