@@ -107,7 +107,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     // `[workflow] done_path` spells the way out, one queued move a status.
     let steps = match args.status {
         Some(_) => vec![target.clone()],
-        None => walk::planned(&target, &config.workflow.done_path),
+        None => walk::planned(&ticket.status, &target, &config.workflow.done_path),
     };
 
     // A move that cannot happen is said now, before Codex is asked and

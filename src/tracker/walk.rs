@@ -43,9 +43,10 @@ impl Walked {
     }
 }
 
-/// The statuses a walk to `target` is to pass through: the configured
-/// path (ending at `target`) when there is one, else `target` alone.
-pub fn planned(target: &str, path: &[String]) -> Vec<String> {
+/// The statuses a walk from `current` to `target` is to pass through:
+/// the configured path (ending at `target`, and after `current` when the
+/// ticket is on it already) when there is one, else `target` alone.
+pub fn planned(current: &str, target: &str, path: &[String]) -> Vec<String> {
     let mut steps: Vec<String> = path
         .iter()
         .map(|s| s.trim().to_string())
@@ -56,6 +57,12 @@ pub fn planned(target: &str, path: &[String]) -> Vec<String> {
         .is_some_and(|l| l.eq_ignore_ascii_case(target.trim()))
     {
         steps.push(target.trim().to_string());
+    }
+    if let Some(at) = steps
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case(current.trim()))
+    {
+        steps.drain(..=at.min(steps.len() - 2));
     }
     steps
 }
@@ -407,5 +414,19 @@ mod tests {
             path: vec!["In Review".into(), "Done".into()],
         };
         assert_eq!(w.describe(), "In Review → Done");
+        assert_eq!(w.via(), " (through In Review)");
+    }
+
+    #[test]
+    fn a_configured_path_starts_after_the_status_the_ticket_is_in() {
+        let path = vec!["In Review".to_string(), "Done".to_string()];
+        assert_eq!(planned("In Progress", "Done", &path), ["In Review", "Done"]);
+        assert_eq!(planned("in review", "Done", &path), ["Done"]);
+        assert_eq!(planned("Done", "Done", &path), ["Done"]);
+        assert_eq!(
+            planned("To Do", "Shipped", &path),
+            ["In Review", "Done", "Shipped"]
+        );
+        assert_eq!(planned("To Do", "Done", &[]), ["Done"]);
     }
 }
