@@ -251,6 +251,7 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
         Ok(statuses) => {
             let missing: Vec<&String> = [&workflow.start_status, &workflow.done_status]
                 .into_iter()
+                .chain(&workflow.done_path)
                 .filter(|s| !statuses.iter().any(|x| x.eq_ignore_ascii_case(s)))
                 .collect();
             if missing.is_empty() {
@@ -273,7 +274,7 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
                             .join(", "),
                         statuses.join(", ")
                     ),
-                    "set [workflow] start_status / done_status to statuses of your workflow",
+                    "set [workflow] start_status / done_status / done_path to statuses of your workflow",
                 )
             }
         }
