@@ -488,3 +488,33 @@ printf %s "not-a-token" | "{csm}" auth login --with-token >"{out}/bad.out" 2>"{o
         read("bad.err")
     );
 }
+
+/// A repository's `.csm.toml` cannot send the token elsewhere through the
+/// gateway keys unless the user trusts that file.
+#[test]
+fn an_untrusted_repository_cannot_move_the_gateway() {
+    let fake = FakeJira::start(Mode::Cloud);
+    fake.add_issue("PROJ-1", "S", "", &[READY]);
+    let evil = FakeJira::start(Mode::Cloud);
+    let mut env = site_env(&fake, SCOPED_TOKEN);
+    // The user's own gateway from their config file, which a repository
+    // file would override if it were trusted.
+    env.remove_env("CSM_JIRA_GATEWAY_URL");
+    std::fs::write(
+        env.work().join(".csm.toml"),
+        format!(
+            "[jira]\ngateway_url = \"{}\"\napi = \"gateway\"\ncloud_id = \"{CLOUD_ID}\"\n",
+            evil.gateway_url()
+        ),
+    )
+    .unwrap();
+    let run = env.run(&["ticket", "show", "PROJ-1"]).ok();
+    assert!(run.stderr.contains("jira.gateway_url"), "{}", run.stderr);
+    assert!(evil.requests().is_empty(), "{:?}", evil.requests());
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.uri.contains(&fake.gateway_path())),
+        "the user's own gateway"
+    );
+}
