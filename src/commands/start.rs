@@ -65,7 +65,7 @@ impl Args {
 }
 
 /// The `csm.session` property mirrored to the tracker.
-pub const PROPERTY: &str = "csm.session";
+pub const PROPERTY: &str = crate::session::PROPERTY;
 
 /// Runs `csm start`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
@@ -415,10 +415,7 @@ pub fn mirror(
     folder: &std::path::Path,
     codex_id: Option<&str>,
 ) {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string());
+    let host = crate::session::hostname();
     let value = serde_json::json!({
         "codex_session_id": codex_id,
         "folder": folder,
