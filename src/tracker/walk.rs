@@ -62,7 +62,10 @@ pub fn planned(current: &str, target: &str, path: &[String]) -> Vec<String> {
         .iter()
         .position(|s| s.eq_ignore_ascii_case(current.trim()))
     {
-        steps.drain(..=at.min(steps.len() - 2));
+        // Already at the target: the target alone (a move that does
+        // nothing), never a way back along the path.
+        let keep_last = at + 1 == steps.len();
+        steps.drain(..if keep_last { at } else { at + 1 });
     }
     steps
 }
@@ -428,5 +431,6 @@ mod tests {
             ["In Review", "Done", "Shipped"]
         );
         assert_eq!(planned("To Do", "Done", &[]), ["Done"]);
+        assert_eq!(planned("Done", "Done", &[]), ["Done"]);
     }
 }
