@@ -29,6 +29,8 @@ pub struct Config {
     pub local: LocalSection,
     /// The Jira tracker.
     pub jira: JiraSection,
+    /// The GitHub Issues tracker.
+    pub github: GithubSection,
     /// Workflow: statuses used by `start` and `done`.
     pub workflow: WorkflowSection,
     /// The Codex CLI.
@@ -155,7 +157,7 @@ pub enum NotifyKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrackerSection {
-    /// `local` (the default) or `jira`.
+    /// `local` (the default), `jira` or `github`.
     pub kind: TrackerChoice,
 }
 
@@ -175,6 +177,8 @@ pub enum TrackerChoice {
     Local,
     /// A Jira site.
     Jira,
+    /// GitHub Issues (github.com or GitHub Enterprise Server).
+    Github,
 }
 
 /// `[local]`
@@ -254,6 +258,41 @@ impl Default for JiraSection {
             api: None,
             cloud_id: None,
             gateway_url: "https://api.atlassian.com".into(),
+        }
+    }
+}
+
+/// `[github]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GithubSection {
+    /// The repository, `owner/name`; unset: taken from the `origin` remote
+    /// of the current repository (https or ssh form).
+    pub repo: Option<String>,
+    /// The REST API's base URL: `https://api.github.com`, or GitHub
+    /// Enterprise Server's `https://HOST/api/v3`.
+    pub api_url: String,
+    /// A command whose standard output is the token, run without a shell,
+    /// e.g. `["gh", "auth", "token"]`.
+    pub token_command: Option<Vec<String>>,
+    /// Labels as an optional status layer: status name → label, e.g.
+    /// `{ "In Progress" = "in progress" }`.
+    pub status_labels: BTreeMap<String, String>,
+    /// Seconds a whole request may take.
+    pub timeout_secs: u64,
+    /// How many times a request is tried when GitHub asks to retry.
+    pub max_attempts: u32,
+}
+
+impl Default for GithubSection {
+    fn default() -> Self {
+        GithubSection {
+            repo: None,
+            api_url: "https://api.github.com".into(),
+            token_command: None,
+            status_labels: BTreeMap::new(),
+            timeout_secs: 30,
+            max_attempts: 4,
         }
     }
 }
@@ -389,6 +428,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CSM_JIRA_TIMEOUT_SECS", "jira.timeout_secs"),
     ("CSM_JIRA_MAX_ATTEMPTS", "jira.max_attempts"),
     ("CSM_JIRA_GATEWAY_URL", "jira.gateway_url"),
+    ("CSM_GITHUB_REPO", "github.repo"),
+    ("CSM_GITHUB_API_URL", "github.api_url"),
     ("CSM_START_STATUS", "workflow.start_status"),
     ("CSM_DONE_STATUS", "workflow.done_status"),
 ];
@@ -442,6 +483,16 @@ pub const RISKY_KEYS: &[RiskyKey] = &[
     },
     RiskyKey {
         key: "jira.token_command",
+        why: "runs a program",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "github.api_url",
+        why: "chooses where your GitHub token is sent",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "github.token_command",
         why: "runs a program",
         untrusted: Untrusted::Ignored,
     },
@@ -507,6 +558,8 @@ impl Config {
         full.jira.token_command = Some(Vec::new());
         full.jira.api = Some(JiraApi::Site);
         full.jira.cloud_id = Some(String::new());
+        full.github.repo = Some(String::new());
+        full.github.token_command = Some(Vec::new());
         full.workflow.test_command = Some(Vec::new());
         full.codex.bin = Some(PathBuf::new());
         full.worktree.parent = Some(PathBuf::new());
@@ -886,10 +939,13 @@ mod tests {
         assert!(err.contains("config.toml:2:1"), "{err}");
         assert!(err.contains("unknown field `ulr`"), "{err}");
 
-        let (r, _d) = load(Some("[tracker]\nkind = \"github\"\n"), None, &[]);
+        let (r, _d) = load(Some("[tracker]\nkind = \"gitlab\"\n"), None, &[]);
         let err = r.unwrap_err().to_string();
         assert!(err.contains(":2:8"), "{err}");
-        assert!(err.contains("local") && err.contains("jira"), "{err}");
+        assert!(
+            err.contains("local") && err.contains("jira") && err.contains("github"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1008,6 +1064,31 @@ mod tests {
         let (r, _d) = load(None, Some("[tabs]\napproval_wait_secs = 86401\n"), &[]);
         let err = r.unwrap_err().to_string();
         assert!(err.contains(":2:") && err.contains("one day"), "{err}");
+    }
+
+    #[test]
+    fn github_keys_load_from_files_and_env() {
+        let (r, _d) = load(
+            None,
+            Some(
+                "[tracker]\nkind = \"github\"\n[github]\nrepo = \"acme/app\"\nstatus_labels = { \"In Progress\" = \"wip\" }\n",
+            ),
+            &[("CSM_GITHUB_API_URL", "http://127.0.0.1:9")],
+        );
+        let r = r.unwrap();
+        assert_eq!(r.config.tracker.kind, TrackerChoice::Github);
+        assert_eq!(r.config.github.repo.as_deref(), Some("acme/app"));
+        assert_eq!(r.config.github.api_url, "http://127.0.0.1:9");
+        assert_eq!(r.config.github.status_labels["In Progress"], "wip");
+        let (r, _d) = load(
+            None,
+            None,
+            &[("CSM_TRACKER", "github"), ("CSM_GITHUB_REPO", "o/n")],
+        );
+        let r = r.unwrap();
+        assert_eq!(r.config.tracker.kind, TrackerChoice::Github);
+        assert_eq!(r.config.github.api_url, "https://api.github.com");
+        assert!(Config::all_keys().contains(&"github.token_command".to_string()));
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub mod kind {
     pub const TRANSITION: &str = "transition";
     /// Logged work; the body is the number of seconds.
     pub const WORKLOG: &str = "worklog";
+    /// Criteria marked met on the ticket itself (GitHub's task-list
+    /// boxes); the body is a JSON array of the criteria's texts.
+    pub const TICK: &str = "tick";
 }
 
 /// What delivering an item did.
@@ -33,6 +36,8 @@ pub enum Delivered {
     Moved(String),
     /// The work was logged.
     Logged,
+    /// The met criteria were marked (how many were asked for).
+    Ticked(usize),
 }
 
 /// Why an item was not delivered.
@@ -72,7 +77,7 @@ pub fn deliver(
             store.outbox_mark_sent(item.id, Some(id))?
         }
         Ok(Delivered::Moved(status)) => store.outbox_mark_sent(item.id, Some(status))?,
-        Ok(Delivered::Logged) => store.outbox_mark_sent(item.id, None)?,
+        Ok(Delivered::Logged | Delivered::Ticked(_)) => store.outbox_mark_sent(item.id, None)?,
         Err(DeliverError::Tracker(e)) => store.outbox_mark_failed(item.id, &e.to_string())?,
         Err(_) => {}
     }
@@ -132,8 +137,37 @@ fn send(
             tracker.log_work(key, seconds, &format!("csm note {}", item.marker))?;
             Ok(Delivered::Logged)
         }
+        kind::TICK => {
+            let texts: Vec<String> = serde_json::from_str(&item.body)
+                .map_err(|_| DeliverError::UnknownKind(format!("tick \"{}\"", item.body)))?;
+            // Ticking a ticked box changes nothing: a repeat is harmless.
+            store.outbox_begin_attempt(item.id)?;
+            tracker.mark_met(key, &texts)?;
+            Ok(Delivered::Ticked(texts.len()))
+        }
         other => Err(DeliverError::UnknownKind(other.to_string())),
     }
+}
+
+/// The item that marks a report's met criteria on the ticket, for a
+/// tracker that shows them ([`Tracker::marks_met`]); queued after the note,
+/// before the move.
+pub fn tick_item(
+    tracker: &dyn Tracker,
+    report: &crate::report::Report,
+    marker: &str,
+) -> Option<(&'static str, String, String)> {
+    let met: Vec<&str> = report
+        .criteria
+        .iter()
+        .filter(|c| c.status == crate::report::Status::Met)
+        .map(|c| c.text.as_str())
+        .collect();
+    if !tracker.marks_met() || met.is_empty() {
+        return None;
+    }
+    let body = serde_json::to_string(&met).ok()?;
+    Some((kind::TICK, body, format!("{marker}:tick")))
 }
 
 /// The outcome of one item in a [`flush`].

@@ -205,6 +205,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
 
     // Queue everything before any request: from here on nothing is lost.
     let mut items = vec![(kind::COMMENT, body, marker.clone())];
+    items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         for (i, step) in steps.iter().enumerate() {
             let suffix = if i == 0 {

@@ -392,6 +392,8 @@ fn move_to_start_status(
         return Ok(());
     }
     match crate::session::move_ticket(ctx.store().ok().as_ref(), tracker, key, target) {
+        // A GitHub issue without a label workflow stays open, as it was.
+        Ok(now) if now.status.eq_ignore_ascii_case(current) => {}
         Ok(now) => ctx.output.info(&format!(
             "{key}: {} → {}",
             sanitize(current),

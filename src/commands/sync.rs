@@ -72,6 +72,7 @@ fn describe(kind: &str, body: &str) -> String {
         outbox::kind::COMMENT => "note".into(),
         outbox::kind::TRANSITION => format!("move to \"{}\"", sanitize(body.trim())),
         outbox::kind::WORKLOG => format!("log {}s of work", body.trim()),
+        outbox::kind::TICK => "ticking the met criteria".into(),
         other => other.to_string(),
     }
 }
@@ -93,6 +94,9 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
                 ctx.output.info(&format!("{key} → {}", sanitize(status)));
             }
             Ok(Delivered::Logged) => ctx.output.info(&format!("Logged the work on {key}.")),
+            Ok(Delivered::Ticked(n)) => ctx
+                .output
+                .info(&format!("Ticked {n} met criteria on {key}.")),
             Err(DeliverError::Waiting) => {}
             Err(e) => failed.push(format!(
                 "{} for {key} (item {}): {}",

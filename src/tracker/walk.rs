@@ -267,7 +267,30 @@ pub fn walk_with<E: From<TrackerError>>(
                     known = Some(goal(tracker, key, target)?);
                 }
                 let goal = known.as_ref().unwrap_or(&Goal::Unknown);
-                choose(&all, category, target, goal, &visited).map_err(|e| stuck.error(&all, e))?
+                match choose(&all, category, target, goal, &visited) {
+                    Ok(step) => step,
+                    // Nothing to walk: the tracker's own move decides (a
+                    // GitHub issue without a label for the status stays
+                    // open; elsewhere, no transition leads there).
+                    Err(NoStep::Nowhere) if steps == 0 => {
+                        let asked = Transition {
+                            id: String::new(),
+                            name: target.to_string(),
+                            to_status: target.to_string(),
+                            required_fields: Vec::new(),
+                            to_category: None,
+                        };
+                        before_step(&asked)?;
+                        let now = tracker.transition(key, target)?;
+                        let path = if now == reached {
+                            Vec::new()
+                        } else {
+                            vec![now.clone()]
+                        };
+                        return Ok(Walked { status: now, path });
+                    }
+                    Err(e) => return Err(stuck.error(&all, e).into()),
+                }
             }
             Err(e) => return Err(stuck.error(&all, e).into()),
         };

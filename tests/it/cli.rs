@@ -59,6 +59,11 @@ fn config_show_names_each_source_user_repo_env() {
     #        added = names an untrusted repository file added to your list
     codex.args = []                                    yours    # default
     # codex.bin                                                 # unset
+    github.api_url = "https://api.github.com"          yours    # default
+    github.max_attempts = 4                            yours    # default
+    # github.repo                                               # unset
+    github.timeout_secs = 30                           yours    # default
+    # github.token_command                                      # unset
     jira.ac_field = "Acceptance Criteria"              yours    # default
     # jira.api                                                  # unset
     # jira.cloud_id                                             # unset

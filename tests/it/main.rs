@@ -9,6 +9,7 @@ mod doctor;
 mod done;
 mod draft;
 mod faults;
+mod github;
 mod hostile;
 mod jira;
 mod jira_site;
