@@ -13,6 +13,7 @@ mod faults;
 mod github;
 mod hostile;
 mod jira;
+mod jira_site;
 mod lint;
 mod output;
 mod pty;
