@@ -201,6 +201,9 @@ pub struct JiraSection {
     pub timeout_secs: u64,
     /// How many times a request is tried when Jira asks to retry.
     pub max_attempts: u32,
+    /// The longest comment the site accepts, in characters (Data Center's
+    /// `jira.text.field.character.limit`; default and Cloud's: 32,767).
+    pub comment_limit: Option<usize>,
 }
 
 impl Default for JiraSection {
@@ -214,6 +217,7 @@ impl Default for JiraSection {
             token_command: None,
             timeout_secs: 30,
             max_attempts: 4,
+            comment_limit: None,
         }
     }
 }

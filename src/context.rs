@@ -161,7 +161,8 @@ impl Context {
                     .hint("set [jira] email, or CSM_JIRA_EMAIL"));
             }
         };
-        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?)
+        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?
+            .with_comment_limit(jira.comment_limit))
     }
 
     /// The Jira account the configuration names.

@@ -184,6 +184,18 @@ pub trait Tracker: Send + Sync {
         key: &TicketKey,
         name: &str,
     ) -> Result<Option<serde_json::Value>, TrackerError>;
+
+    /// The longest comment the tracker accepts, in its own measure (see
+    /// [`Tracker::comment_size`]); `None` when there is no limit.
+    fn comment_limit(&self) -> Option<usize> {
+        None
+    }
+
+    /// The size of a Markdown comment as the tracker measures it against
+    /// [`Tracker::comment_limit`] (after its format conversion).
+    fn comment_size(&self, markdown: &str) -> usize {
+        markdown.chars().count()
+    }
 }
 
 /// The transition to take for `target`: one leading to a status of that

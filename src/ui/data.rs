@@ -64,7 +64,8 @@ impl Loader {
             session::merge_infos(&mut self.infos, &tracker, found, &Freshness::Cached);
             self.trackers_read.insert(tracker);
         }
-        let rows = session::join(&sessions, &self.infos);
+        let mut rows = session::join(&sessions, &self.infos);
+        session::attach_notes(&mut rows, &store.outbox_note_states()?);
         self.sessions = sessions;
         Ok(rows)
     }

@@ -516,7 +516,7 @@ fn draw_list(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
                     spans.push(Span::styled(cell_gap(&t.ticket, w), style));
                 }
                 spans.push(Span::styled(
-                    cell(&format!("{} {activity}", row.status.as_str()), SESSION),
+                    cell(&format!("{} {activity}", row.status_label()), SESSION),
                     theme.status(row.status),
                 ));
                 if let Some(w) = cols.folder {
@@ -794,7 +794,7 @@ fn draw_detail(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
         " {} · session {} · {} {}",
         one_line(&row.key),
         row.id,
-        row.status.as_str(),
+        row.status_label(),
         session::age(row.last_activity_at.unwrap_or(row.created_at), now)
     );
     if let Some(b) = &row.branch {

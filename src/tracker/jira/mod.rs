@@ -108,6 +108,29 @@ pub struct JiraTracker {
     settings: JiraSettings,
     cache: Arc<dyn FieldCache>,
     deployment: Mutex<Option<Deployment>>,
+    comment_limit: Option<usize>,
+}
+
+/// The longest comment Jira Cloud accepts, in characters of text (it
+/// answers 400 "The entered text is too long" beyond).
+pub const CLOUD_COMMENT_LIMIT: usize = 32_767;
+
+/// Data Center's default `jira.text.field.character.limit`.
+pub const DATACENTER_COMMENT_LIMIT: usize = 32_767;
+
+/// Characters of text in an ADF document (what Cloud's limit counts).
+fn adf_text_len(v: &Value) -> usize {
+    match v {
+        Value::Object(o) => {
+            let own = match (o.get("type").and_then(Value::as_str), o.get("text")) {
+                (Some("text"), Some(Value::String(t))) => t.chars().count(),
+                _ => 0,
+            };
+            own + o.get("content").map_or(0, adf_text_len)
+        }
+        Value::Array(a) => a.iter().map(adf_text_len).sum(),
+        _ => 0,
+    }
 }
 
 /// What `csm doctor` and `csm auth status` report about a site.
@@ -134,7 +157,15 @@ impl JiraTracker {
             deployment: Mutex::new(settings.deployment),
             settings,
             cache,
+            comment_limit: None,
         })
+    }
+
+    /// Sets the longest comment the site accepts (`[jira] comment_limit`:
+    /// Data Center's own setting; Cloud never takes more than 32,767).
+    pub fn with_comment_limit(mut self, limit: Option<usize>) -> JiraTracker {
+        self.comment_limit = limit;
+        self
     }
 
     fn site(&self) -> String {
@@ -380,6 +411,22 @@ impl JiraTracker {
 }
 
 impl Tracker for JiraTracker {
+    fn comment_limit(&self) -> Option<usize> {
+        Some(match self.deployment() {
+            Ok(Deployment::Cloud) => self
+                .comment_limit
+                .map_or(CLOUD_COMMENT_LIMIT, |l| l.min(CLOUD_COMMENT_LIMIT)),
+            _ => self.comment_limit.unwrap_or(DATACENTER_COMMENT_LIMIT),
+        })
+    }
+
+    fn comment_size(&self, markdown: &str) -> usize {
+        match self.deployment() {
+            Ok(Deployment::Cloud) => adf_text_len(&adf::from_markdown(markdown)),
+            _ => wiki::from_markdown(markdown).chars().count(),
+        }
+    }
+
     fn kind(&self) -> TrackerKind {
         TrackerKind::Jira
     }
