@@ -104,6 +104,13 @@ fn a_claimant_killed_mid_delivery_leaves_one_note() {
     let pending = w.store().outbox_pending().unwrap();
     assert_eq!(pending.len(), 2, "{pending:?}");
     assert_eq!(pending[0].attempts, 2, "done's, and the killed one's");
+    // Meanwhile the session is not "done" in the list.
+    w.fake()
+        .fail_next(Some("/comment"), Fault::Status(500, None));
+    let list = w.env.run(&["list"]).ok();
+    assert!(list.stderr.contains("`csm sync`"), "{}", list.stderr);
+    assert!(list.stdout.contains("note queued"), "{}", list.stdout);
+    w.fake().clear_faults();
     // Five more at once: one takes the dead process's claim over and looks
     // for the marker before sending; whether or not the first POST landed,
     // one note.
