@@ -1163,13 +1163,15 @@ impl Store {
     }
 
     /// Replaces an unsent item's body and puts it back in the queue (a
-    /// parked one too); returns whether there was one.
+    /// parked one too); returns whether there was one not being delivered
+    /// right now (under a live claim).
     pub fn outbox_edit(&self, id: i64, body: &str) -> Result<bool, StoreError> {
         self.conn
             .execute(
                 "UPDATE outbox SET body = ?2, parked_at = NULL, last_error = NULL
-                 WHERE id = ?1 AND sent_at IS NULL",
-                params![id, body],
+                 WHERE id = ?1 AND sent_at IS NULL
+                   AND (claim_until IS NULL OR claim_until < ?3)",
+                params![id, body, now_ms()],
             )
             .map(|n| n > 0)
             .map_err(|e| self.err(e))

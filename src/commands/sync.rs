@@ -20,8 +20,8 @@ pub struct Args {
     /// Drop a queued item for good (its number from `csm sync --list`).
     #[arg(long, value_name = "N", conflicts_with = "edit")]
     discard: Option<i64>,
-    /// Edit a queued item (a note the tracker refused) in $EDITOR, then
-    /// post it.
+    /// Edit a queued item (a note the tracker refused; a move's status) in
+    /// $EDITOR, then post it.
     #[arg(long, value_name = "N")]
     edit: Option<i64>,
 }
@@ -110,13 +110,6 @@ fn edit(ctx: &Context, store: &Store, id: i64) -> Result<(), CommandError> {
         .outbox_item(id)?
         .filter(|i| i.sent_at.is_none())
         .ok_or_else(|| no_item(id))?;
-    if item.kind != outbox::kind::COMMENT {
-        return Err(CommandError::usage(format!(
-            "queued item {id} is a {}, not a note; only notes can be edited",
-            describe(&item)
-        ))
-        .hint(format!("drop it with `csm sync --discard {id}`")));
-    }
     let edited = crate::editor::edit(&item.body, &ctx.dirs.state.join("tmp"), "csm-note")
         .map_err(|e| CommandError::failure(e.to_string()))?;
     if edited.trim().is_empty() {
@@ -127,14 +120,19 @@ fn edit(ctx: &Context, store: &Store, id: i64) -> Result<(), CommandError> {
             "keep some text in it, or drop it with `csm sync --discard {id}`"
         )));
     }
-    // The marker is how a retry finds the note again: it stays on it.
-    let body = if crate::note::carries(&edited, &item.marker) {
+    // The marker is how a retry finds a note again: it stays on it. (A
+    // move's body is the status, a work log's the seconds.)
+    let body = if item.kind != outbox::kind::COMMENT || crate::note::carries(&edited, &item.marker)
+    {
         edited
     } else {
         format!("{}\n\n_csm note {}_\n", edited.trim_end(), item.marker)
     };
     if !store.outbox_edit(id, &body)? {
-        return Err(no_item(id));
+        return Err(CommandError::failure(format!(
+            "queued item {id} is being posted by another csm process right now; it was not changed"
+        ))
+        .hint("`csm sync --list` shows whether it is still queued"));
     }
     ctx.output
         .info(&format!("Saved queued item {id}; posting it."));
