@@ -176,7 +176,7 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
             )),
             Err(DeliverError::Waiting) => {}
             Err(DeliverError::Busy) => ctx.output.info(&format!(
-                "Another csm process is posting the {what} to {key} (item {}); not sent again.",
+                "Another csm process is posting the {what} to {key} (item {}); left to it.",
                 item.id
             )),
             Err(DeliverError::Refused(message)) => refused.push((
@@ -194,22 +194,14 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
             )),
         }
     }
-    if let Some((first, id)) = refused.first() {
-        let mut lines: Vec<&str> = refused.iter().map(|(l, _)| l.as_str()).collect();
-        let more = lines.split_off(1);
-        let mut text = format!(
-            "{first}; it will not be retried as it is{}",
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (also queued, to be retried by `csm sync`: {})",
-                    failed.join("; ")
-                )
-            }
-        );
-        for l in more {
-            text.push_str(&format!("; {l}"));
+    if let Some((_, id)) = refused.first() {
+        let lines: Vec<&str> = refused.iter().map(|(l, _)| l.as_str()).collect();
+        let mut text = format!("{}; not retried as it is", lines.join("; "));
+        if !failed.is_empty() {
+            text.push_str(&format!(
+                " (also queued, to be retried by `csm sync`: {})",
+                failed.join("; ")
+            ));
         }
         return Err(CommandError::failure(text).hint(format!(
             "{}; `csm sync --list` shows what needs attention",
