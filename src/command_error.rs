@@ -166,8 +166,16 @@ impl From<TrackerError> for CommandError {
             }
             TrackerError::Unreachable { .. } | TrackerError::Server { .. } => {
                 CommandError::failure(message)
-                    .hint("check the network and [jira] url; `csm doctor` tests the connection")
+                    .hint("check the network and the tracker's URL ([jira] url or [github] api_url); `csm doctor` tests the connection")
             }
+            TrackerError::GithubTokenRejected { .. } => CommandError::new(ExitKind::Auth, message)
+                .hint("run `gh auth login` and `export GH_TOKEN=$(gh auth token)`, or `csm auth login --tracker github`"),
+            TrackerError::GithubPermission { .. } => CommandError::new(ExitKind::Auth, message)
+                .hint("give the token that permission (fine-grained: Issues \"Read and write\"; classic: the repo scope), or use another token"),
+            TrackerError::NoAccess { .. } => CommandError::new(ExitKind::NotFound, message)
+                .hint("check the key and [github] repo; a private repository needs a token that can read it (`csm doctor`)"),
+            TrackerError::RateLimitedUntil { .. } => CommandError::failure(message)
+                .hint("nothing was lost; run the command again after the reset (`csm doctor` shows the limit left)"),
             TrackerError::BadTicketFile { .. } => {
                 CommandError::failure(message).hint("fix the ticket file by hand")
             }

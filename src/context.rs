@@ -29,11 +29,24 @@ pub struct Context {
     /// When set, trackers opened from now on give up after this many
     /// seconds and one attempt (resume's "go on without the news").
     quick_tracker_secs: std::sync::atomic::AtomicU64,
+    trust_notice_said: std::sync::atomic::AtomicBool,
 }
 
 /// Reads a variable of the process environment (the one place commands do).
 pub fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// The GitHub repository of `cwd` under `config` (see
+/// [`Context::github_repo`]).
+fn github_repo(config: &crate::config::Config, cwd: &std::path::Path) -> Option<String> {
+    if config.tracker.kind != TrackerChoice::Github {
+        return None;
+    }
+    match &config.github.repo {
+        Some(r) => crate::tracker::key::validate_repo(r).ok(),
+        None => crate::tracker::github::repo_of_folder(cwd),
+    }
 }
 
 impl Context {
@@ -50,6 +63,7 @@ impl Context {
             cwd,
             config: OnceLock::new(),
             quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
+            trust_notice_said: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -58,6 +72,7 @@ impl Context {
         Locations {
             user_file: self.dirs.user_config_file(),
             cwd: self.cwd.clone(),
+            trust_file: Some(self.dirs.trust_file()),
         }
     }
 
@@ -67,7 +82,31 @@ impl Context {
             return Ok(c);
         }
         let resolved = Resolved::load(&self.locations(), env_var)?;
-        Ok(self.config.get_or_init(|| resolved))
+        let resolved = self.config.get_or_init(|| resolved);
+        self.announce_ignored(resolved);
+        Ok(resolved)
+    }
+
+    /// Keeps the one line about an untrusted repository file's ignored keys
+    /// off stderr (commands Codex runs, and the dashboard, which owns the
+    /// terminal).
+    pub fn mute_trust_notice(&self) {
+        self.trust_notice_said
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Says once per command which keys of an untrusted repository file
+    /// were ignored, and how to trust it.
+    fn announce_ignored(&self, resolved: &Resolved) {
+        if self
+            .trust_notice_said
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        if let Some(line) = resolved.ignored_notice() {
+            self.output.warn(&line);
+        }
     }
 
     /// Opens the store (creating and migrating it when needed).
@@ -88,7 +127,80 @@ impl Context {
                 )?))
             }
             TrackerChoice::Jira => Ok(Box::new(self.jira()?)),
+            TrackerChoice::Github => Ok(Box::new(self.github()?)),
         }
+    }
+
+    /// Lets `#42` and `42` name an issue of the current folder's GitHub
+    /// repository wherever a key is parsed (see `tracker::key`).
+    pub fn register_short_keys(&self) {
+        let locations = self.locations();
+        crate::tracker::key::set_short_form_resolver(move || {
+            let resolved = Resolved::load(&locations, env_var).ok()?;
+            github_repo(&resolved.config, &locations.cwd)
+        });
+    }
+
+    /// The configured GitHub API, with its token.
+    pub fn github(&self) -> Result<crate::tracker::github::GithubTracker, CommandError> {
+        use crate::tracker::github::{GithubSettings, GithubTracker};
+        let resolved = self.config()?;
+        // Untrusted repository values of these risky keys are already left
+        // out; this is the check before the token goes anywhere.
+        if !resolved.may_receive_credentials("github.api_url") {
+            return Err(CommandError::usage(
+                "the GitHub API URL comes from an untrusted repository file",
+            )
+            .hint("set [github] api_url in your own config (or CSM_GITHUB_API_URL), or run `csm trust`"));
+        }
+        let config = &resolved.config;
+        let gh = &config.github;
+        let account = self.github_account()?;
+        let (token, origin) = self
+            .credentials()
+            .resolve_from(
+                crate::credentials::GITHUB_TOKEN_ENV_VARS,
+                &account,
+                gh.token_command.as_deref(),
+                &env_var,
+            )?
+            .ok_or_else(|| {
+                CommandError::new(
+                    crate::command_error::ExitKind::Auth,
+                    format!("no GitHub token for {}", account.site),
+                )
+                .hint("export GH_TOKEN=$(gh auth token), or run `csm auth login --tracker github`")
+            })?;
+        let limits = match self
+            .quick_tracker_secs
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => jira::limits(gh.timeout_secs, gh.max_attempts),
+            quick => jira::limits(quick.min(gh.timeout_secs), 1),
+        };
+        let settings = GithubSettings {
+            api_url: gh.api_url.clone(),
+            repo: github_repo(config, &self.cwd),
+            status_labels: gh.status_labels.clone(),
+            open_aliases: vec![config.workflow.start_status.clone()],
+            limits,
+        };
+        Ok(GithubTracker::new(settings, token, origin.to_string())?)
+    }
+
+    /// The keyring account of the configured GitHub API.
+    pub fn github_account(&self) -> Result<crate::credentials::Account, CommandError> {
+        let gh = &self.config()?.config.github;
+        Ok(crate::credentials::Account {
+            site: gh.api_url.trim_end_matches('/').to_string(),
+            user: "token".into(),
+        })
+    }
+
+    /// The GitHub repository of the current folder: `[github] repo`, else
+    /// the `origin` remote's; `None` when the tracker is not GitHub.
+    pub fn github_repo(&self) -> Result<Option<String>, CommandError> {
+        Ok(github_repo(&self.config()?.config, &self.cwd))
     }
 
     /// Makes trackers opened from now on give up after `secs` seconds,
@@ -100,7 +212,14 @@ impl Context {
 
     /// The configured Jira site, with its token.
     pub fn jira(&self) -> Result<JiraTracker, CommandError> {
-        let config = &self.config()?.config;
+        let resolved = self.config()?;
+        if resolved.config.jira.url.is_some() && !resolved.may_receive_credentials("jira.url") {
+            return Err(CommandError::usage(
+                "the Jira URL comes from an untrusted repository file",
+            )
+            .hint("set [jira] url in your own config, or run `csm trust`"));
+        }
+        let config = &resolved.config;
         let jira = &config.jira;
         let url = jira.url.clone().ok_or_else(|| {
             CommandError::usage("the tracker is jira but no [jira] url is set")
@@ -289,6 +408,12 @@ impl Context {
     ) -> Result<crate::codex::CodexCommand, CommandError> {
         use crate::codex::CodexCommand;
         use crate::codex::command::Invocation;
+        if let Some(prompt) = prompt {
+            crate::codex::command::check_prompt_fits(prompt).map_err(|e| {
+                CommandError::usage(e)
+                    .hint("shorten the ticket's description or criteria, or the prompt template")
+            })?;
+        }
         let program = self.codex(!dry_run)?;
         let notify = self.notify_argv();
         let extra: Vec<std::ffi::OsString> = self
@@ -313,6 +438,15 @@ impl Context {
             extra: &extra,
             mcp: mcp.as_ref(),
         };
+        if let Some(id) = resume
+            && !crate::codex::is_session_id(id)
+        {
+            return Err(CommandError::failure(format!(
+                "the recorded Codex session id \"{}\" is not a session id",
+                crate::output::sanitize(id)
+            ))
+            .hint("`csm unlink` the ticket and `csm link` the right session"));
+        }
         Ok(match resume {
             Some(id) => CodexCommand::resume(&inv, id, env),
             None => CodexCommand::launch(&inv, env),

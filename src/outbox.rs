@@ -35,6 +35,9 @@ pub mod kind {
     pub const TRANSITION: &str = "transition";
     /// Logged work; the body is the number of seconds.
     pub const WORKLOG: &str = "worklog";
+    /// Criteria marked met on the ticket itself (GitHub's task-list
+    /// boxes); the body is a JSON array of the criteria's texts.
+    pub const TICK: &str = "tick";
 }
 
 /// What delivering an item did.
@@ -50,6 +53,8 @@ pub enum Delivered {
     Logged,
     /// Another csm process delivered it meanwhile; nothing was sent.
     ByOther,
+    /// The met criteria were marked (how many were asked for).
+    Ticked(usize),
 }
 
 /// Why an item was not delivered.
@@ -192,7 +197,7 @@ fn deliver_as(
             let remote = match done {
                 Delivered::Posted(id) | Delivered::FoundPosted(id) => Some(id.as_str()),
                 Delivered::Moved(status) => Some(status.as_str()),
-                Delivered::Logged | Delivered::ByOther => None,
+                Delivered::Logged | Delivered::Ticked(_) | Delivered::ByOther => None,
             };
             if !store.outbox_mark_sent_as(item.id, owner, remote)? {
                 // The lease ran out mid-request and another process took
@@ -274,8 +279,37 @@ fn send(
             tracker.log_work(key, seconds, &format!("csm note {}", item.marker))?;
             Ok(Delivered::Logged)
         }
+        kind::TICK => {
+            let texts: Vec<String> = serde_json::from_str(&item.body)
+                .map_err(|_| DeliverError::UnknownKind(format!("tick \"{}\"", item.body)))?;
+            // Ticking a ticked box changes nothing: a repeat is harmless.
+            claim.begin_attempt(item.id)?;
+            tracker.mark_met(key, &texts)?;
+            Ok(Delivered::Ticked(texts.len()))
+        }
         other => Err(DeliverError::UnknownKind(other.to_string())),
     }
+}
+
+/// The item that marks a report's met criteria on the ticket, for a
+/// tracker that shows them ([`Tracker::marks_met`]); queued after the note,
+/// before the move.
+pub fn tick_item(
+    tracker: &dyn Tracker,
+    report: &crate::report::Report,
+    marker: &str,
+) -> Option<(&'static str, String, String)> {
+    let met: Vec<&str> = report
+        .criteria
+        .iter()
+        .filter(|c| c.status == crate::report::Status::Met)
+        .map(|c| c.text.as_str())
+        .collect();
+    if !tracker.marks_met() || met.is_empty() {
+        return None;
+    }
+    let body = serde_json::to_string(&met).ok()?;
+    Some((kind::TICK, body, format!("{marker}:tick")))
 }
 
 /// The outcome of one item in a [`flush`].

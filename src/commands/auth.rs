@@ -19,12 +19,24 @@ pub struct Args {
 
 #[derive(Debug, clap::Args)]
 struct Target {
+    /// Which tracker's token (default: the configured tracker's).
+    #[arg(long, value_enum)]
+    tracker: Option<TrackerArg>,
     /// The Jira site (default: [jira] url).
     #[arg(long)]
     site: Option<String>,
     /// The user: your e-mail on Jira Cloud (default: [jira] email).
     #[arg(long)]
     user: Option<String>,
+}
+
+/// The trackers that take a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TrackerArg {
+    /// A Jira site.
+    Jira,
+    /// GitHub (the token goes under `[github] api_url`).
+    Github,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -60,6 +72,9 @@ enum Action {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     match args.action {
         Action::Login { target, with_token } => login(ctx, &account(ctx, &target)?, with_token),
+        Action::Status { target, json, .. } if is_github(ctx, &target)? => {
+            github_status(ctx, &account(ctx, &target)?, json)
+        }
         Action::Status {
             target,
             json,
@@ -69,8 +84,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
 }
 
+/// Whether the command is about the GitHub token.
+fn is_github(ctx: &Context, target: &Target) -> Result<bool, CommandError> {
+    Ok(match target.tracker {
+        Some(t) => t == TrackerArg::Github,
+        None => ctx.config()?.config.tracker.kind == crate::config::TrackerChoice::Github,
+    })
+}
+
 /// The account the command is about: flags, else the configuration.
 fn account(ctx: &Context, target: &Target) -> Result<Account, CommandError> {
+    if is_github(ctx, target)? {
+        let mut account = ctx.github_account()?;
+        if let Some(site) = &target.site {
+            account.site = site.trim_end_matches('/').to_string();
+        }
+        return Ok(account);
+    }
     let jira = &ctx.config()?.config.jira;
     let site = target
         .site
@@ -188,6 +218,49 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
             format!("no token for {} on {}", account.user, account.site),
         )
         .hint("run `csm auth login`, or set CSM_JIRA_TOKEN"));
+    }
+    Ok(())
+}
+
+/// `csm auth status` for GitHub: where the token comes from (offline).
+fn github_status(ctx: &Context, account: &Account, json: bool) -> Result<(), CommandError> {
+    let config = &ctx.config()?.config;
+    let creds = ctx.credentials();
+    let found = creds.resolve_from(
+        crate::credentials::GITHUB_TOKEN_ENV_VARS,
+        account,
+        config.github.token_command.as_deref(),
+        &env_var,
+    )?;
+    let keyring = match creds.keyring_status() {
+        Ok(()) => "available".to_string(),
+        Err(reason) => format!("unavailable ({reason})"),
+    };
+    let source = found.as_ref().map(|(_, origin)| origin.to_string());
+    if json {
+        let doc = serde_json::json!({
+            "site": account.site,
+            "user": account.user,
+            "token_source": source,
+            "keyring": keyring,
+        });
+        println!("{}", crate::output::json(&doc).unwrap_or_default());
+    } else {
+        println!("site:   {}", account.site);
+        println!(
+            "token:  {}",
+            source
+                .as_deref()
+                .map_or("none".to_string(), |s| format!("found ({s})"))
+        );
+        println!("keyring: {keyring}");
+    }
+    if found.is_none() {
+        return Err(CommandError::new(
+            ExitKind::Auth,
+            format!("no GitHub token for {}", account.site),
+        )
+        .hint("export GH_TOKEN=$(gh auth token), or run `csm auth login --tracker github`"));
     }
     Ok(())
 }

@@ -209,6 +209,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .into_iter()
         .map(|p| (kind::COMMENT, p.body, p.marker))
         .collect();
+    items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         items.push((kind::TRANSITION, target.clone(), format!("{marker}:move")));
     }

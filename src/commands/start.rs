@@ -386,6 +386,8 @@ fn move_to_start_status(
         return Ok(());
     }
     match tracker.transition(key, target) {
+        // A GitHub issue without a label workflow stays open, as it was.
+        Ok(now) if now.eq_ignore_ascii_case(current) => {}
         Ok(now) => ctx.output.info(&format!(
             "{key}: {} → {}",
             sanitize(current),

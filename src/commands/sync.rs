@@ -148,6 +148,7 @@ fn describe(item: &OutboxItem) -> String {
         },
         outbox::kind::TRANSITION => format!("move to \"{}\"", sanitize(body.trim())),
         outbox::kind::WORKLOG => format!("log {}s of work", body.trim()),
+        outbox::kind::TICK => "ticking the met criteria".into(),
         other => other.to_string(),
     }
 }
@@ -174,6 +175,9 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
             Ok(Delivered::ByOther) => ctx.output.info(&format!(
                 "Another csm process posted the {what} to {key}."
             )),
+            Ok(Delivered::Ticked(n)) => ctx
+                .output
+                .info(&format!("Ticked {n} met criteria on {key}.")),
             Err(DeliverError::Waiting) => {}
             Err(DeliverError::Busy) => ctx.output.info(&format!(
                 "Another csm process is posting the {what} to {key} (item {}); left to it.",

@@ -8,6 +8,7 @@
 //! All text crossing this interface is Markdown: trackers convert to and from
 //! their own formats (ADF, wiki markup) at their edge.
 
+pub mod github;
 pub mod jira;
 pub mod key;
 pub mod local;
@@ -118,6 +119,8 @@ pub enum TrackerKind {
     Local,
     /// A Jira site (Cloud or Data Center).
     Jira,
+    /// GitHub Issues.
+    Github,
 }
 
 /// The one interface the workflow commands use to talk to a tracker.
@@ -185,8 +188,21 @@ pub trait Tracker: Send + Sync {
         name: &str,
     ) -> Result<Option<serde_json::Value>, TrackerError>;
 
-    /// The longest comment the tracker accepts, in its own measure (see
-    /// [`Tracker::comment_size`]); `None` when there is no limit.
+    /// Marks the criteria whose texts are given as met on the ticket
+    /// itself, where the tracker shows that (GitHub ticks the task-list
+    /// boxes in the issue body). Nothing by default.
+    fn mark_met(&self, _key: &TicketKey, _criteria: &[String]) -> Result<(), TrackerError> {
+        Ok(())
+    }
+
+    /// Whether [`Tracker::mark_met`] does anything here.
+    fn marks_met(&self) -> bool {
+        false
+    }
+
+    /// The longest comment the tracker takes, in its own measure (see
+    /// [`Tracker::comment_size`]), when it has a limit (GitHub: 65,536
+    /// characters; Jira Cloud: 32,767).
     fn comment_limit(&self) -> Option<usize> {
         None
     }
@@ -245,6 +261,9 @@ pub fn check_transition(
 /// ticket's file in a local repository (`local:ROOT`). The same as the
 /// [`Ticket::url`] the tracker itself reports.
 pub fn ticket_location(tracker_id: &str, key: &TicketKey) -> Option<String> {
+    if let Some(api) = tracker_id.strip_prefix("github:") {
+        return github::issue_url(api, key);
+    }
     if let Some(site) = tracker_id.strip_prefix("jira:") {
         return Some(format!("{}/browse/{key}", site.trim_end_matches('/')));
     }
@@ -354,6 +373,44 @@ pub enum TrackerError {
         /// What was wrong with it.
         message: String,
     },
+    /// GitHub rejected the token (HTTP 401).
+    #[error("GitHub ({site}) rejected the token from {origin}")]
+    GithubTokenRejected {
+        /// The API root.
+        site: String,
+        /// Where the token came from (e.g. "environment variable GH_TOKEN").
+        origin: String,
+    },
+    /// The token may read but not do this (HTTP 403 that is no rate limit).
+    #[error("GitHub refused {action}: the token lacks {needs}")]
+    GithubPermission {
+        /// The API root.
+        site: String,
+        /// What csm tried to do.
+        action: String,
+        /// The permission or scope GitHub names (`issues=write`), or a
+        /// description of it.
+        needs: String,
+        /// GitHub's own message.
+        message: String,
+    },
+    /// GitHub answered 404: the thing does not exist, or is private and
+    /// the token may not see it (GitHub does not tell which).
+    #[error("{what}: not found, or the token has no access to it")]
+    NoAccess {
+        /// The API root.
+        site: String,
+        /// The issue or repository.
+        what: String,
+    },
+    /// A rate limit that waiting within the budget did not outlast.
+    #[error("{site}'s rate limit is used up{}", resets.as_ref().map(|r| format!(" until {r}")).unwrap_or_default())]
+    RateLimitedUntil {
+        /// The API root.
+        site: String,
+        /// When the primary limit resets, when GitHub said.
+        resets: Option<String>,
+    },
     /// A local ticket file is malformed.
     #[error("{path}:{line}: {message}")]
     BadTicketFile {
@@ -417,5 +474,10 @@ mod tests {
             Some("https://example.atlassian.net/browse/PROJ-7")
         );
         assert_eq!(ticket_location("github:x", &key), None);
+        let gh = TicketKey::parse("acme/app#4").unwrap();
+        assert_eq!(
+            ticket_location("github:https://api.github.com", &gh).as_deref(),
+            Some("https://github.com/acme/app/issues/4")
+        );
     }
 }
