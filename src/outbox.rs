@@ -125,7 +125,8 @@ fn claimant_gone(owner: &str) -> bool {
 
 /// Whether a tracker's refusal will be the same on every retry: a 4xx
 /// other than 408 (timeout), 409 (conflict) and 429 (rate limit). A
-/// rejected token (401) is not the item's fault: it waits for a new token.
+/// rejected token (401) is not the item's fault: it waits for a new token;
+/// nor is a rate limit, whatever its status.
 pub fn refused_for_good(e: &TrackerError) -> bool {
     match e {
         TrackerError::Rejected { message, .. } => !["HTTP 408", "HTTP 409", "HTTP 429"]
@@ -133,6 +134,8 @@ pub fn refused_for_good(e: &TrackerError) -> bool {
             .any(|p| message.starts_with(p)),
         TrackerError::NotFound { .. }
         | TrackerError::Forbidden { .. }
+        | TrackerError::GithubPermission { .. }
+        | TrackerError::NoAccess { .. }
         | TrackerError::NoSuchTransition { .. }
         | TrackerError::TransitionNeedsFields { .. }
         | TrackerError::Unsupported { .. } => true,
