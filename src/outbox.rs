@@ -18,8 +18,9 @@
 //! request with its retries, and renewed before each request.
 //!
 //! A refusal that will not change on a retry (a 4xx other than 408, 409
-//! and 429: a note too long, a ticket gone, a move the workflow does not
-//! offer) *parks* the item with the tracker's message: it is not retried
+//! and 429 about the item: a note too long, a ticket gone, a move the
+//! workflow does not offer; not 401/403, which wait for the credentials)
+//! *parks* the item with the tracker's message: it is not retried
 //! until the user edits it (`csm sync --edit N`) or drops it
 //! (`csm sync --discard N`), and the ticket's later items wait for it.
 
@@ -124,18 +125,17 @@ fn claimant_gone(owner: &str) -> bool {
 }
 
 /// Whether a tracker's refusal will be the same on every retry: a 4xx
-/// other than 408 (timeout), 409 (conflict) and 429 (rate limit). A
-/// rejected token (401) is not the item's fault: it waits for a new token;
-/// nor is a rate limit, whatever its status.
+/// other than 408 (timeout), 409 (conflict) and 429 (rate limit), about
+/// the item itself. Access is not the item's fault: a rejected token (401),
+/// a missing permission (403) or GitHub's 404 for a repository the token
+/// cannot see wait for the credentials to be fixed, and then go out; so
+/// does a rate limit, whatever its status.
 pub fn refused_for_good(e: &TrackerError) -> bool {
     match e {
         TrackerError::Rejected { message, .. } => !["HTTP 408", "HTTP 409", "HTTP 429"]
             .iter()
             .any(|p| message.starts_with(p)),
         TrackerError::NotFound { .. }
-        | TrackerError::Forbidden { .. }
-        | TrackerError::GithubPermission { .. }
-        | TrackerError::NoAccess { .. }
         | TrackerError::NoSuchTransition { .. }
         | TrackerError::TransitionNeedsFields { .. }
         | TrackerError::Unsupported { .. } => true,
@@ -594,6 +594,15 @@ mod tests {
         assert!(!refused_for_good(&TrackerError::AuthRejected {
             site: "s".into(),
             user: "u".into(),
+        }));
+        assert!(!refused_for_good(&TrackerError::Forbidden {
+            site: "s".into(),
+            action: "a".into(),
+            message: "no permission".into(),
+        }));
+        assert!(refused_for_good(&TrackerError::NotFound {
+            key: "PROJ-1".into(),
+            tracker: "t".into(),
         }));
     }
 }
