@@ -879,4 +879,43 @@ mod tests {
         assert!(pick_transition(&all, "Blocked").is_none());
         assert_eq!(property_name("csm.session/../x"), "csm.session_x");
     }
+
+    fn tracker(deployment: Deployment, limit: Option<usize>) -> JiraTracker {
+        JiraTracker::new(
+            JiraSettings {
+                url: "https://example.atlassian.net".into(),
+                deployment: Some(deployment),
+                ac_field: "Acceptance Criteria".into(),
+                project: None,
+                limits: limits(5, 1),
+            },
+            Auth::Bearer {
+                token: crate::credentials::Secret::new("t"),
+            },
+            Arc::new(MemoryCache::default()),
+        )
+        .unwrap()
+        .with_comment_limit(limit)
+    }
+
+    #[test]
+    fn comment_limits_per_deployment_measured_as_the_site_counts() {
+        use Deployment::{Cloud, DataCenter};
+        assert_eq!(tracker(Cloud, None).comment_limit(), Some(32_767));
+        assert_eq!(tracker(Cloud, Some(50_000)).comment_limit(), Some(32_767));
+        assert_eq!(tracker(Cloud, Some(1_000)).comment_limit(), Some(1_000));
+        assert_eq!(tracker(DataCenter, None).comment_limit(), Some(32_767));
+        assert_eq!(
+            tracker(DataCenter, Some(65_000)).comment_limit(),
+            Some(65_000)
+        );
+        // Cloud counts the text of the ADF document, Data Center the wiki
+        // string.
+        let md = "**Bold** and `code`";
+        assert_eq!(tracker(Cloud, None).comment_size(md), "Bold and code".len());
+        assert_eq!(
+            tracker(DataCenter, None).comment_size(md),
+            wiki::from_markdown(md).chars().count()
+        );
+    }
 }
