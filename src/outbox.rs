@@ -124,6 +124,17 @@ fn claimant_gone(owner: &str) -> bool {
         .is_some_and(|pid| pid != i64::from(std::process::id()) && !crate::session::alive(pid))
 }
 
+/// The error of an item's own write: parked when the tracker refused it
+/// for good, else retried. (A failed read, such as the marker lookup, is
+/// always retried.)
+fn refusal(e: TrackerError) -> DeliverError {
+    if refused_for_good(&e) {
+        DeliverError::Refused(e.to_string())
+    } else {
+        DeliverError::Tracker(e)
+    }
+}
+
 /// Whether a tracker's refusal will be the same on every retry: a 4xx
 /// other than 408 (timeout), 409 (conflict) and 429 (rate limit), about
 /// the item itself. Access is not the item's fault: a rejected token (401),
@@ -209,11 +220,10 @@ fn deliver_as(
             }
         }
         Err(DeliverError::Tracker(e)) => {
-            let park = refused_for_good(e);
-            store.outbox_fail_as(item.id, owner, &e.to_string(), park)?;
-            if park {
-                return Err(DeliverError::Refused(e.to_string()));
-            }
+            store.outbox_fail_as(item.id, owner, &e.to_string(), false)?
+        }
+        Err(DeliverError::Refused(message)) => {
+            store.outbox_fail_as(item.id, owner, message, true)?
         }
         Err(_) => store.outbox_release(item.id, owner)?,
     }
@@ -259,15 +269,35 @@ fn send(
             }
             claim.begin_attempt(item.id)?;
             crate::crashpoint::here("outbox:attempt-counted");
-            let posted = tracker.comment(key, &item.body)?;
+            let posted = tracker.comment(key, &item.body).map_err(refusal)?;
             crate::crashpoint::here("outbox:comment-posted");
             Ok(Delivered::Posted(posted.id))
         }
         kind::TRANSITION => {
-            // Moving to the status a ticket is already in does nothing, so
-            // a repeat after an unknown outcome is harmless.
-            claim.begin_attempt(item.id)?;
-            Ok(Delivered::Moved(tracker.transition(key, item.body.trim())?))
+            // A walk starts from the status the ticket is in, re-read, so a
+            // repeat after an unknown outcome takes no step twice; each
+            // step is counted as an attempt before its request.
+            // Only a workflow with no way there is a refusal for good: the
+            // walk's reads and steps are not told apart, so its other
+            // failures are retried.
+            let walked = crate::tracker::walk::walk_with(tracker, key, item.body.trim(), |_| {
+                claim.begin_attempt(item.id)
+            })
+            .map_err(|e| match e {
+                DeliverError::Tracker(
+                    e @ (TrackerError::NoSuchTransition { .. }
+                    | TrackerError::TransitionNeedsFields { .. }),
+                ) => DeliverError::Refused(e.to_string()),
+                other => other,
+            })?;
+            crate::session::remember_status(
+                claim.store,
+                &tracker.id(),
+                key.as_str(),
+                &walked.status,
+                crate::store::now_ms(),
+            )?;
+            Ok(Delivered::Moved(walked.describe()))
         }
         kind::WORKLOG => {
             let seconds: u64 = item
@@ -279,7 +309,9 @@ fn send(
                 return Ok(Delivered::Logged);
             }
             claim.begin_attempt(item.id)?;
-            tracker.log_work(key, seconds, &format!("csm note {}", item.marker))?;
+            tracker
+                .log_work(key, seconds, &format!("csm note {}", item.marker))
+                .map_err(refusal)?;
             Ok(Delivered::Logged)
         }
         kind::TICK => {
@@ -559,11 +591,14 @@ mod tests {
         assert!(matches!(out[1].result, Err(DeliverError::Waiting)));
         let parked = store.outbox_item(id).unwrap().unwrap();
         assert!(parked.parked_at.is_some());
-        assert_eq!(parked.attempts, 1);
-        // Not tried again: no attempt is counted.
-        let out = flush(&store, None, |_| Some(Box::new(tracker.clone()))).unwrap();
+        assert!(parked.last_error.unwrap().contains("Nowhere"));
+        // Not tried again: the tracker is not even asked.
+        let out = flush(&store, None, |_| None).unwrap();
         assert!(out[0].result.as_ref().is_err_and(DeliverError::is_refused));
-        assert_eq!(store.outbox_item(id).unwrap().unwrap().attempts, 1);
+        assert_eq!(
+            store.outbox_item(id).unwrap().unwrap().attempts,
+            parked.attempts
+        );
         // Edited, it goes back in the queue.
         assert!(store.outbox_edit(id, "Done").unwrap());
         let out = flush(&store, None, |_| Some(Box::new(tracker.clone()))).unwrap();
@@ -594,6 +629,9 @@ mod tests {
         assert!(!refused_for_good(&TrackerError::AuthRejected {
             site: "s".into(),
             user: "u".into(),
+            token_source: None,
+            cloud: false,
+            gateway_tried: false,
         }));
         assert!(!refused_for_good(&TrackerError::Forbidden {
             site: "s".into(),
