@@ -331,6 +331,17 @@ pub fn hostname() -> Option<String> {
         .map(|h| h.trim().to_string())
 }
 
+/// Marks the done rows whose ticket's note is still queued or refused
+/// (`states` from `Store::outbox_note_states`).
+pub fn attach_notes(
+    rows: &mut [SessionRow],
+    states: &std::collections::HashMap<(String, String), crate::store::NoteState>,
+) {
+    for r in rows.iter_mut().filter(|r| r.status == SessionStatus::Done) {
+        r.note = states.get(&(r.tracker.clone(), r.key.clone())).copied();
+    }
+}
+
 /// Saves a session's settings (as `csm set` and the dashboard's settings
 /// editor do); they apply from the next launch or resume.
 pub fn save_settings(
@@ -372,6 +383,10 @@ pub struct SessionRow {
     pub last_activity_at: Option<i64>,
     /// The tracker's id.
     pub tracker: String,
+    /// For a done session whose note has not reached the tracker: where
+    /// it is (shown instead of "done").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<crate::store::NoteState>,
 }
 
 impl SessionRow {
@@ -413,6 +428,16 @@ impl SessionRow {
             created_at: s.created_at,
             last_activity_at: s.last_activity_at,
             tracker: s.tracker.clone(),
+            note: None,
+        }
+    }
+
+    /// The session's state in words: its status, or where its note is
+    /// while a done session's note has not reached the tracker.
+    pub fn status_label(&self) -> &'static str {
+        match self.note {
+            Some(note) if self.status == SessionStatus::Done => note.label(),
+            _ => self.status.as_str(),
         }
     }
 }

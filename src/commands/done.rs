@@ -175,16 +175,26 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         repo,
         tests,
     );
-    let mut body = data
-        .render(&ctx.template_dirs(&session.folder))
-        .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    if args.edit {
-        body = edit_note(ctx, &body, &marker)?;
-    }
+    let dirs = ctx.template_dirs(&session.folder);
+    let render = |d: &NoteData| {
+        d.render(&dirs)
+            .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))
+    };
+    let (limit, size) = (tracker.comment_limit(), |b: &str| tracker.comment_size(b));
+    // The note within the tracker's limit: long evidence collapsed, then
+    // numbered parts.
+    let parts = if args.edit {
+        let body = edit_note(ctx, &render(&data)?, &marker)?;
+        note::fit_text(&body, key.as_str(), &marker, limit, size)
+    } else {
+        note::fit(&data, limit, size, render)?
+    };
 
     if args.dry_run {
-        println!("{}", body.trim_end());
-        println!("---");
+        for part in &parts {
+            println!("{}", part.body.trim_end());
+            println!("---");
+        }
         println!("would post this note to {key}");
         if blocked {
             println!(
@@ -204,7 +214,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
 
     // Queue everything before any request: from here on nothing is lost.
-    let mut items = vec![(kind::COMMENT, body, marker.clone())];
+    let mut items: Vec<_> = parts
+        .into_iter()
+        .map(|p| (kind::COMMENT, p.body, p.marker))
+        .collect();
     items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         for (i, step) in steps.iter().enumerate() {
