@@ -55,16 +55,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         log_work: args.log_work,
         cleanup: args.cleanup,
     };
-    if let Outcome::Preview { note, actions } = workflow::done::run(ctx, &request)? {
-        print_preview(&note, &actions);
+    if let Outcome::Preview { notes, actions } = workflow::done::run(ctx, &request)? {
+        print_preview(&notes, &actions);
     }
     Ok(())
 }
 
-/// Prints a dry run's note, a rule, and what would happen.
-pub fn print_preview(note: &str, actions: &[String]) {
-    println!("{note}");
-    println!("---");
+/// Prints a dry run's note (each part followed by a rule), and what would
+/// happen.
+pub fn print_preview(notes: &[String], actions: &[String]) {
+    for note in notes {
+        println!("{note}");
+        println!("---");
+    }
     for line in actions {
         println!("{line}");
     }

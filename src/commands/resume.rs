@@ -1,6 +1,7 @@
 //! `csm resume KEY`: the flags of [`workflow::resume`], its outcome
 //! printed.
 
+use crate::codex::thread::Unarchive;
 use crate::command_error::CommandError;
 use crate::context::Context;
 use crate::store::Session;
@@ -19,13 +20,22 @@ pub struct Args {
     /// Print the prompt and the exact Codex command; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Bring back an archived Codex session first (`codex unarchive`)
+    /// without asking.
+    #[arg(long)]
+    unarchive: bool,
 }
 
 /// Runs `csm resume`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let key = TicketKey::parse(&args.key)?;
-    let session = workflow::resume::find(ctx, &key, args.session.as_deref())?;
-    resume_session(ctx, &key, &session, args.dry_run)
+    let (key, session) = workflow::resume::find(ctx, &key, args.session.as_deref())?;
+    let unarchive = if args.unarchive {
+        Unarchive::Yes
+    } else {
+        Unarchive::Ask
+    };
+    resume_session(ctx, &key, &session, args.dry_run, unarchive)
 }
 
 /// Resumes one recorded session, prints a dry run, and ends like Codex
@@ -35,8 +45,9 @@ pub fn resume_session(
     key: &TicketKey,
     session: &Session,
     dry_run: bool,
+    unarchive: Unarchive,
 ) -> Result<(), CommandError> {
-    match workflow::resume::run(ctx, key, session, dry_run, &CodexLauncher)? {
+    match workflow::resume::run(ctx, key, session, dry_run, unarchive, &CodexLauncher)? {
         Outcome::DryRun {
             prompt,
             plan,

@@ -70,10 +70,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let mut details = Vec::new();
     for row in rows {
         let events = store.events(row.id, RECENT_EVENTS)?;
-        let last_assistant_message = events.iter().find_map(|e| match e.parsed() {
-            SessionEvent::TurnComplete(t) => t.last_assistant_message,
-            _ => None,
-        });
+        let last_assistant_message = events
+            .iter()
+            .find_map(|e| match e.parsed() {
+                SessionEvent::TurnComplete(t) => t.last_assistant_message,
+                _ => None,
+            })
+            .or_else(|| rollout_message(ctx, row.codex_session_id.as_deref()));
         let tabs = crate::tabs::session_tabs(store, row.id)?;
         details.push(SessionDetail {
             row,
@@ -95,6 +98,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
     print!("{}", render(ctx, &key, &shown));
     Ok(())
+}
+
+/// The last message in the session's rollout, when no finished turn was
+/// recorded (a session started outside csm and linked).
+fn rollout_message(ctx: &Context, codex_id: Option<&str>) -> Option<String> {
+    crate::codex::rollout::last_agent_message(&ctx.codex_home().ok()?, codex_id?)
 }
 
 fn ago(at: i64, now: i64) -> String {

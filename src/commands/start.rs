@@ -79,11 +79,22 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         }
         Outcome::HasSession(last) => {
             if std::io::stdin().is_terminal() && ask_resume(&key)? {
-                return super::resume::resume_session(ctx, &key, &last, false);
+                return super::resume::resume_session(
+                    ctx,
+                    &key,
+                    &last,
+                    false,
+                    crate::codex::thread::Unarchive::Ask,
+                );
             }
             Err(workflow::start::has_session(&key, &last))
         }
-        Outcome::Ran { captured, exit, .. } => {
+        Outcome::Ran {
+            key,
+            captured,
+            exit,
+            ..
+        } => {
             if captured {
                 ctx.output
                     .info(&format!("Codex exited. Continue with `csm resume {key}`."));

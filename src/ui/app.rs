@@ -519,7 +519,8 @@ fn resume_session(
     key: &TicketKey,
     session: &crate::store::Session,
 ) -> Result<i32, CommandError> {
-    match workflow::resume::run(ctx, key, session, false, &CodexLauncher)? {
+    let ask = crate::codex::thread::Unarchive::Ask;
+    match workflow::resume::run(ctx, key, session, false, ask, &CodexLauncher)? {
         workflow::resume::Outcome::Ran(exit) => Ok(exit.code()),
         workflow::resume::Outcome::DryRun { .. } => Ok(0),
     }
@@ -555,9 +556,11 @@ fn done_flow(output: Output, key: &str) -> Result<String, CommandError> {
     println!("Finishing {key}: the note first, nothing is posted yet.");
     let preview = fresh(output).and_then(|ctx| workflow::done::run(&ctx, &request));
     match preview {
-        Ok(Outcome::Preview { note, actions }) => {
-            println!("{note}");
-            println!("---");
+        Ok(Outcome::Preview { notes, actions }) => {
+            for note in notes {
+                println!("{note}");
+                println!("---");
+            }
             for line in actions {
                 println!("{line}");
             }

@@ -16,6 +16,7 @@ use crate::outbox::{self, kind};
 use crate::prompt::Template;
 use crate::report::{self, Report};
 use crate::store::Store;
+use crate::tracker::walk;
 use crate::tracker::{Ticket, TicketKey};
 
 use super::sync::deliver;
@@ -73,8 +74,9 @@ pub enum Outcome {
     DeliveredEarlier,
     /// A dry run: the note and what would happen.
     Preview {
-        /// The note as it would be posted.
-        note: String,
+        /// The note as it would be posted (more than one part when it is
+        /// longer than the tracker takes).
+        notes: Vec<String>,
         /// What would happen, one line each.
         actions: Vec<String>,
     },
@@ -91,7 +93,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
         return Err(no_session(&key));
     }
     let store = ctx.store()?;
-    let sessions = store.sessions_for_ticket(key.as_str())?;
+    let (key, sessions) = crate::session::sessions_of(store, || ctx.tracker().ok(), &key)?;
     let session = crate::session::pick(&sessions, args.session.as_deref())
         .cloned()
         .ok_or_else(|| no_session(&key))?;
@@ -133,12 +135,20 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
         .status
         .clone()
         .unwrap_or_else(|| config.workflow.done_status.clone());
+    // `[workflow] done_path` spells the way out, one queued move a status.
+    let steps = match args.status {
+        Some(_) => vec![target.clone()],
+        None => walk::planned(&ticket.status, &target, &config.workflow.done_path),
+    };
 
     // A move that cannot happen is said now, before Codex is asked and
     // anything is posted.
     if !args.no_transition {
-        crate::tracker::check_transition(tracker.as_ref(), &key, &ticket.status, &target)
+        crate::tracker::check_transition(tracker.as_ref(), &key, &ticket.status, &steps[0])
             .map_err(|e| {
+                if matches!(e, crate::tracker::TrackerError::WalkStopped { .. }) {
+                    return CommandError::from(e);
+                }
                 let hint = match &e {
                     crate::tracker::TrackerError::TransitionNeedsFields { .. } => format!(
                         "move it in the tracker yourself, then post the note with `csm done {key} --no-transition`"
@@ -199,12 +209,20 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
         repo,
         tests,
     );
-    let mut body = data
-        .render(&ctx.template_dirs(&session.folder))
-        .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    if args.edit {
-        body = edit_note(ctx, &body, &marker)?;
-    }
+    let dirs = ctx.template_dirs(&session.folder);
+    let render = |d: &NoteData| {
+        d.render(&dirs)
+            .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))
+    };
+    let (limit, size) = (tracker.comment_limit(), |b: &str| tracker.comment_size(b));
+    // The note within the tracker's limit: long evidence collapsed, then
+    // numbered parts.
+    let parts = if args.edit {
+        let body = edit_note(ctx, &render(&data)?, &marker)?;
+        note::fit_text(&body, key.as_str(), &marker, limit, size)
+    } else {
+        note::fit(&data, limit, size, render)?
+    };
 
     if args.dry_run {
         let mut actions = vec![format!("would post this note to {key}")];
@@ -226,16 +244,33 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
             actions.extend(super::prune::run(ctx, &key, true)?);
         }
         return Ok(Outcome::Preview {
-            note: body.trim_end().to_string(),
+            notes: parts
+                .iter()
+                .map(|p| p.body.trim_end().to_string())
+                .collect(),
             actions,
         });
     }
 
     // Queue everything before any request: from here on nothing is lost.
-    let mut items = vec![(kind::COMMENT, body, marker.clone())];
+    let mut items: Vec<_> = parts
+        .into_iter()
+        .map(|p| (kind::COMMENT, p.body, p.marker))
+        .collect();
     items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
-        items.push((kind::TRANSITION, target.clone(), format!("{marker}:move")));
+        for (i, step) in steps.iter().enumerate() {
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                format!("-{}", i + 1)
+            };
+            items.push((
+                kind::TRANSITION,
+                step.clone(),
+                format!("{marker}:move{suffix}"),
+            ));
+        }
     }
     if args.log_work && active_ms == 0 {
         ctx.output.warn(&format!(

@@ -1,6 +1,7 @@
 //! `resume KEY`: bring back the ticket's Codex session in its folder with
 //! its settings, telling Codex what changed on the ticket since.
 
+use crate::codex::thread::{self, Unarchive};
 use crate::codex::{CodexCommand, Settings, rollout};
 use crate::command_error::{CommandError, ExitKind};
 use crate::context::Context;
@@ -32,15 +33,23 @@ pub enum Outcome {
     Ran(Exit),
 }
 
-/// The session to resume: `which` (a Codex session id or csm's session
-/// number), else the ticket's latest, else (with no `which`) the one the
-/// ticket's mirrored link names, recorded here.
-pub fn find(ctx: &Context, key: &TicketKey, which: Option<&str>) -> Result<Session, CommandError> {
+/// The session to resume and the ticket's key now: `which` (a Codex
+/// session id or csm's session number), else the ticket's latest, else
+/// (with no `which`) the one the ticket's mirrored link names, recorded
+/// here. A key with no session may be an old key of a moved ticket.
+pub fn find(
+    ctx: &Context,
+    key: &TicketKey,
+    which: Option<&str>,
+) -> Result<(TicketKey, Session), CommandError> {
     let store = ctx.store()?;
-    let sessions = store.sessions_for_ticket(key.as_str())?;
+    let (key, sessions) = crate::session::sessions_of(store, || ctx.tracker().ok(), key)?;
     match crate::session::pick(&sessions, which).cloned() {
-        Some(s) => Ok(s),
-        None if which.is_none() => adopt_from_tracker(ctx, key),
+        Some(s) => Ok((key, s)),
+        None if which.is_none() => {
+            let session = adopt_from_tracker(ctx, &key)?;
+            Ok((key, session))
+        }
         None => Err(
             CommandError::new(ExitKind::NotFound, format!("{key} has no such session"))
                 .hint(format!("`csm show {key}` lists its sessions")),
@@ -80,26 +89,20 @@ pub fn command_for(
 }
 
 /// Resumes one recorded session and returns how Codex ended: what `csm
-/// resume` and the dashboard's Enter both run.
+/// resume` and the dashboard's Enter both run. `unarchive` says what to do
+/// with a session Codex archived (ask on the terminal, or bring it back).
 pub fn run(
     ctx: &Context,
     key: &TicketKey,
     session: &Session,
     dry_run: bool,
+    unarchive: Unarchive,
     launcher: &dyn Launcher,
 ) -> Result<Outcome, CommandError> {
     let codex_id = codex_id(key, session)?;
-    let codex_home = ctx.codex_home()?;
-    if rollout::find(&codex_home, &codex_id).is_none() {
-        return Err(CommandError::new(
-            ExitKind::NotFound,
-            format!(
-                "Codex session {codex_id} is not on this machine (looked in {})",
-                codex_home.display()
-            ),
-        )
-        .hint("resume it on the machine where it ran, or start anew with `csm start --new`"));
-    }
+    // Codex decides whether it knows the thread; csm never refuses over a
+    // missing file (a compressed or archived rollout is still a session).
+    let prepared = prepare(ctx, key, &codex_id, dry_run, unarchive)?;
     // A worktree csm removed (or someone deleted) comes back on its branch.
     let restore = if session.folder.is_dir() {
         None
@@ -117,12 +120,14 @@ pub fn run(
 
     let command = command_for(ctx, key, session, prompt.as_deref(), dry_run)?;
     if dry_run {
+        let mut plan = Vec::new();
+        if prepared == thread::Prepared::WouldUnarchive {
+            plan.push(format!("codex unarchive {codex_id}"));
+        }
+        plan.extend(restore.iter().flat_map(worktree::Plan::shell_lines));
         return Ok(Outcome::DryRun {
             prompt,
-            plan: restore
-                .iter()
-                .flat_map(worktree::Plan::shell_lines)
-                .collect(),
+            plan,
             command: command.to_string(),
         });
     }
@@ -146,7 +151,52 @@ pub fn run(
             on_captured: None,
         })
         .map_err(|e| CommandError::failure(e.to_string()))?;
+    thread::after_resume(
+        &ctx.codex_home()?,
+        &codex_id,
+        &prepared,
+        outcome.exit.success(),
+    )?;
     Ok(Outcome::Ran(outcome.exit))
+}
+
+/// Makes sure Codex can resume the session (`codex::thread`), in words
+/// that name the ticket.
+fn prepare(
+    ctx: &Context,
+    key: &TicketKey,
+    codex_id: &str,
+    dry_run: bool,
+    unarchive: Unarchive,
+) -> Result<thread::Prepared, CommandError> {
+    let codex_home = ctx.codex_home()?;
+    // Only found, not version-checked: asking Codex about a thread needs
+    // no login, and the launch checks the version anyway.
+    let program = if dry_run {
+        None
+    } else {
+        Some(ctx.codex(false)?)
+    };
+    let env = ctx.child_env()?;
+    let codex = program
+        .as_deref()
+        .map(|program| thread::Codex { program, env: &env });
+    thread::prepare_resume(
+        &codex_home,
+        codex_id,
+        codex,
+        unarchive,
+        &mut thread::ask_on_terminal,
+    )
+    .map_err(|e| {
+        let archived = matches!(e, thread::ThreadError::Archived { .. });
+        let err = CommandError::from(e);
+        if archived {
+            err.hint(format!("or run `csm resume {key} --unarchive`"))
+        } else {
+            err
+        }
+    })
 }
 
 /// The plan that brings back the session's worktree, when its folder was a
@@ -286,7 +336,13 @@ fn adopt_from_tracker(ctx: &Context, key: &TicketKey) -> Result<Session, Command
         .hint(format!("start one with `csm start {key}`")));
     };
     let codex_home = ctx.codex_home()?;
-    let Some(path) = rollout::find(&codex_home, &codex_id) else {
+    let env = ctx.child_env()?;
+    let program = ctx.codex(false)?;
+    let codex = thread::Codex {
+        program: &program,
+        env: &env,
+    };
+    let Some(path) = thread::find_rollout(&codex_home, &codex_id, Some(codex)) else {
         return Err(CommandError::new(
             ExitKind::NotFound,
             format!(

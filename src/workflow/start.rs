@@ -21,7 +21,7 @@ use crate::worktree::{self, BranchData, GitFacts, Plan, Repo, Want};
 use super::Launcher;
 
 /// The `csm.session` property mirrored to the tracker.
-pub const PROPERTY: &str = "csm.session";
+pub const PROPERTY: &str = crate::session::PROPERTY;
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -76,6 +76,9 @@ pub enum Outcome {
     HasSession(Box<Session>),
     /// Codex ran and exited.
     Ran {
+        /// The ticket's key (the tracker's answer: a moved ticket's new
+        /// key).
+        key: TicketKey,
         /// csm's id of the session.
         session_id: i64,
         /// Whether Codex's session id was captured.
@@ -119,6 +122,9 @@ pub fn run(
         let _spin = ctx.output.spinner(&format!("Reading {key}"));
         tracker.get(key)?
     };
+    // One ticket, one key: the key the tracker answered with (a moved or
+    // wrong-case key resolves to the current one).
+    let (asked, key) = (key, &ticket.key.clone());
     if !request.force {
         refuse_unready(&ticket)?;
     }
@@ -129,7 +135,10 @@ pub fn run(
         Some(ctx.store()?)
     };
     let existing = match &store {
-        Some(s) => s.sessions_for_ticket(key.as_str())?,
+        Some(s) => {
+            crate::session::settle_key(s, tracker.as_ref(), asked, &ticket)?;
+            s.sessions_for_ticket(key.as_str())?
+        }
         None => Vec::new(),
     };
     // What an interrupted start left behind is replaced, not refused: it
@@ -297,6 +306,7 @@ pub fn run(
         })
         .map_err(|e| CommandError::failure(e.to_string()))?;
     Ok(Outcome::Ran {
+        key: key.clone(),
         session_id,
         captured: outcome.captured.is_some(),
         exit: outcome.exit,
@@ -393,13 +403,13 @@ fn move_to_start_status(
     if current.eq_ignore_ascii_case(target) {
         return Ok(());
     }
-    match tracker.transition(key, target) {
+    match crate::session::move_ticket(ctx.store().ok(), tracker, key, target) {
         // A GitHub issue without a label workflow stays open, as it was.
-        Ok(now) if now.eq_ignore_ascii_case(current) => {}
+        Ok(now) if now.status.eq_ignore_ascii_case(current) => {}
         Ok(now) => ctx.output.info(&format!(
             "{key}: {} → {}",
             sanitize(current),
-            sanitize(&now)
+            sanitize(&now.describe())
         )),
         // The user came to work, not to fix a workflow: say it and go on.
         Err(e) => ctx.output.warn(&format!(
@@ -419,10 +429,7 @@ pub fn mirror(
     folder: &Path,
     codex_id: Option<&str>,
 ) {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string());
+    let host = crate::session::hostname();
     let value = serde_json::json!({
         "codex_session_id": codex_id,
         "folder": folder,

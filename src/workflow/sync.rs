@@ -5,6 +5,7 @@ use crate::command_error::CommandError;
 use crate::context::Context;
 use crate::outbox::{self, DeliverError, Delivered, Outcome};
 use crate::output::sanitize;
+use crate::store::OutboxItem;
 use crate::store::Store;
 use crate::tracker::TicketKey;
 
@@ -20,9 +21,13 @@ pub fn deliver(ctx: &Context, store: &Store, key: &TicketKey) -> Result<(), Comm
 }
 
 /// One queued item in words.
-pub fn describe(kind: &str, body: &str) -> String {
-    match kind {
-        outbox::kind::COMMENT => "note".into(),
+pub fn describe(item: &OutboxItem) -> String {
+    let body = &item.body;
+    match item.kind.as_str() {
+        outbox::kind::COMMENT => match crate::note::part_of(&item.marker) {
+            Some(part) => format!("note (part {part})"),
+            None => "note".into(),
+        },
         outbox::kind::TRANSITION => format!("move to \"{}\"", sanitize(body.trim())),
         outbox::kind::WORKLOG => format!("log {}s of work", body.trim()),
         outbox::kind::TICK => "ticking the met criteria".into(),
@@ -30,40 +35,77 @@ pub fn describe(kind: &str, body: &str) -> String {
     }
 }
 
+/// What to do about a parked item.
+pub fn what_to_do(id: i64) -> String {
+    format!(
+        "fix it with `csm sync --edit {id}` (opens $EDITOR), or drop it with `csm sync --discard {id}`"
+    )
+}
+
 /// Says what a flush did; fails when something stays queued.
 pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
     let mut failed: Vec<String> = Vec::new();
+    let mut refused: Vec<(String, i64)> = Vec::new();
     for Outcome { item, result } in outcomes {
         let key = &item.ticket_key;
+        let what = describe(item);
         match result {
             Ok(Delivered::Posted(id)) => {
                 ctx.output
-                    .info(&format!("Posted the note to {key} (comment {id})."));
+                    .info(&format!("Posted the {what} to {key} (comment {id})."));
             }
             Ok(Delivered::FoundPosted(id)) => ctx.output.info(&format!(
-                "{key} already has the note (comment {id}) from an earlier attempt; not posted again."
+                "{key} already has the {what} (comment {id}) from an earlier attempt; not posted again."
             )),
             Ok(Delivered::Moved(status)) => {
                 ctx.output.info(&format!("{key} → {}", sanitize(status)));
             }
             Ok(Delivered::Logged) => ctx.output.info(&format!("Logged the work on {key}.")),
+            Ok(Delivered::ByOther) => ctx.output.info(&format!(
+                "Another csm process posted the {what} to {key}."
+            )),
             Ok(Delivered::Ticked(n)) => ctx
                 .output
                 .info(&format!("Ticked {n} met criteria on {key}.")),
             Err(DeliverError::Waiting) => {}
+            Err(DeliverError::Busy) => ctx.output.info(&format!(
+                "Another csm process is posting the {what} to {key} (item {}); left to it.",
+                item.id
+            )),
+            Err(DeliverError::Refused(message)) => refused.push((
+                format!(
+                    "the tracker refused the {what} for {key} (item {}): {}",
+                    item.id,
+                    sanitize(message)
+                ),
+                item.id,
+            )),
             Err(e) => failed.push(format!(
-                "{} for {key} (item {}): {}",
-                describe(&item.kind, &item.body),
+                "{what} for {key} (item {}): {}",
                 item.id,
                 sanitize(&e.to_string())
             )),
         }
     }
+    if let Some((_, id)) = refused.first() {
+        let lines: Vec<&str> = refused.iter().map(|(l, _)| l.as_str()).collect();
+        let mut text = format!("{}; not retried as it is", lines.join("; "));
+        if !failed.is_empty() {
+            text.push_str(&format!(
+                " (also queued, to be retried by `csm sync`: {})",
+                failed.join("; ")
+            ));
+        }
+        return Err(CommandError::failure(text).hint(format!(
+            "{}; `csm sync --list` shows what needs attention",
+            what_to_do(*id)
+        )));
+    }
     if failed.is_empty() {
         return Ok(());
     }
     Err(CommandError::failure(format!(
-        "could not post {}; it stays queued and will be retried",
+        "could not post {}; it stays queued and will be retried by `csm sync`",
         failed.join("; ")
     ))
     .hint("`csm sync` retries now (every csm command also tries briefly); `csm sync --list` shows the queue"))

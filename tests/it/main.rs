@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod codex_exec;
+mod codex_threads;
 mod crash;
 mod doctor;
 mod done;
@@ -12,8 +13,10 @@ mod faults;
 mod github;
 mod hostile;
 mod jira;
+mod jira_site;
 mod layers;
 mod lint;
+mod outbox;
 mod output;
 mod pty;
 mod secrets;

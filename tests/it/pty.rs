@@ -248,8 +248,10 @@ fn forced_pty_copies_output_and_shows_it_to_the_observer() {
 fn a_grandchild_holding_the_pty_does_not_hold_csm() {
     // The child exits at once; the background sleep keeps the PTY open.
     // csm must copy the output, notice the exit and end, not wait for it.
+    // (The helper is built, if need be, before the clock starts.)
+    let passthrough = passthrough();
     let start = Instant::now();
-    let out = Command::new(passthrough())
+    let out = Command::new(passthrough)
         .args(["sh", "-c", "sleep 30 & printf 'bye\\n'; exit 3"])
         .stdin(Stdio::null())
         .env("CSM_FORCE_PTY", "1")

@@ -129,10 +129,12 @@ fn start_resume_and_done_run_in_process_against_the_fake_jira() {
     let request = workflow::start::Request::new(key.clone());
     let session_id = match workflow::start::run(&ctx, &request, &launcher).unwrap() {
         workflow::start::Outcome::Ran {
+            key: ran_key,
             session_id,
             captured,
             exit,
         } => {
+            assert_eq!(ran_key, key);
             assert!(captured);
             assert_eq!(exit, Exit::Code(0));
             session_id
@@ -168,9 +170,10 @@ fn start_resume_and_done_run_in_process_against_the_fake_jira() {
             "- csm list --csv prints CSV\n- one row per session\n- a header row names the columns",
         );
     });
-    let session = workflow::resume::find(&ctx, &key, None).unwrap();
-    assert_eq!(session.id, session_id);
-    match workflow::resume::run(&ctx, &key, &session, false, &launcher).unwrap() {
+    let (found, session) = workflow::resume::find(&ctx, &key, None).unwrap();
+    assert_eq!((found, session.id), (key.clone(), session_id));
+    let ask = csm::codex::thread::Unarchive::Ask;
+    match workflow::resume::run(&ctx, &key, &session, false, ask, &launcher).unwrap() {
         workflow::resume::Outcome::Ran(exit) => assert_eq!(exit, Exit::Code(0)),
         other => panic!("{other:?}"),
     }
@@ -195,7 +198,8 @@ fn start_resume_and_done_run_in_process_against_the_fake_jira() {
     let mut request = workflow::done::Request::new(key.clone());
     request.dry_run = true;
     match workflow::done::run(&ctx, &request).unwrap() {
-        workflow::done::Outcome::Preview { note, actions } => {
+        workflow::done::Outcome::Preview { notes, actions } => {
+            let note = notes.join("\n");
             assert!(note.contains("Added `csm list --csv`."), "{note}");
             assert!(
                 actions.contains(&"would move PROJ-1 to \"Done\"".to_string()),
