@@ -242,6 +242,24 @@ pub struct WorkflowSection {
     /// Whether `csm start` gives each ticket its own branch and git
     /// worktree (as `--worktree` does).
     pub worktree: bool,
+    /// What csm does when the ticket of a running session changes.
+    pub live: LiveMode,
+    /// How often (seconds) csm reads the ticket of a running session; 0
+    /// turns watching off.
+    pub watch_secs: u64,
+}
+
+/// `[workflow] live`: what a running session hears of its ticket's changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveMode {
+    /// Queue the change as a message in Codex's thread (`codex queue`).
+    #[default]
+    Queue,
+    /// Only a notification (as `[notify]` says) and an event.
+    Notify,
+    /// Nothing.
+    Off,
 }
 
 impl Default for WorkflowSection {
@@ -251,6 +269,8 @@ impl Default for WorkflowSection {
             done_status: "Done".into(),
             test_command: None,
             worktree: false,
+            live: LiveMode::Queue,
+            watch_secs: 60,
         }
     }
 }
@@ -346,6 +366,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CSM_JIRA_MAX_ATTEMPTS", "jira.max_attempts"),
     ("CSM_START_STATUS", "workflow.start_status"),
     ("CSM_DONE_STATUS", "workflow.done_status"),
+    ("CSM_WATCH_SECS", "workflow.watch_secs"),
 ];
 
 impl Config {

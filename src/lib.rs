@@ -35,6 +35,8 @@ pub mod store;
 pub mod tabs;
 pub mod tracker;
 pub mod ui;
+pub mod usage;
+pub mod watch;
 pub mod worktree;
 
 pub use error::{Error, Result};

@@ -211,6 +211,9 @@ pub struct SessionRow {
     pub last_activity_at: Option<i64>,
     /// The tracker's id.
     pub tracker: String,
+    /// Codex's token usage in the session, when asked for and known
+    /// (`usage::of_threads`).
+    pub usage: Option<crate::usage::Usage>,
 }
 
 impl SessionRow {
@@ -239,6 +242,7 @@ impl SessionRow {
             created_at: s.created_at,
             last_activity_at: s.last_activity_at,
             tracker: s.tracker.clone(),
+            usage: None,
         }
     }
 }

@@ -10,8 +10,10 @@ pub mod command;
 pub mod discovery;
 pub mod exec;
 pub mod notify;
+pub mod queue;
 pub mod rollout;
 pub mod settings;
+pub mod usage;
 
 use std::path::PathBuf;
 

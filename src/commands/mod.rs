@@ -24,6 +24,7 @@ pub mod tabs;
 pub mod ticket;
 pub mod ui;
 pub mod unlink;
+pub mod watching;
 pub mod worktree;
 
 use clap::{Parser, Subcommand};

@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod jira;
 mod lint;
+mod live;
 mod output;
 mod pty;
 mod secrets;
