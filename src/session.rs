@@ -214,6 +214,11 @@ pub struct SessionRow {
     /// Codex's token usage in the session, when asked for and known
     /// (`usage::of_threads`).
     pub usage: Option<crate::usage::Usage>,
+    /// When csm last told (or notified) the running Codex that the ticket
+    /// changed, if it did since the session's last launch (the dashboard
+    /// marks such rows).
+    #[serde(skip_serializing)]
+    pub ticket_changed_at: Option<i64>,
 }
 
 impl SessionRow {
@@ -243,6 +248,7 @@ impl SessionRow {
             last_activity_at: s.last_activity_at,
             tracker: s.tracker.clone(),
             usage: None,
+            ticket_changed_at: None,
         }
     }
 }
