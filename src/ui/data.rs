@@ -201,9 +201,13 @@ pub fn load_detail(
         let path = rollout::find(home, session.codex_session_id.as_deref()?)?;
         rollout::summarize(&path).last_agent_message
     });
-    let ticket_change = store.latest_event(session.id, crate::watch::TICKET_CHANGED)?;
+    let ticket_change = store
+        .latest_event(session.id, crate::watch::TICKET_CHANGED)?
+        .map(Box::new);
     let usage = match (codex_home, session.codex_session_id.as_deref()) {
-        (Some(home), Some(id)) => crate::usage::of_threads(store, home, &[id]).remove(id),
+        (Some(home), Some(id)) => crate::usage::of_threads(store, home, &[id])
+            .remove(id)
+            .map(Box::new),
         _ => None,
     };
     Ok(Detail {

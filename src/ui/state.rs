@@ -166,9 +166,9 @@ pub struct Detail {
     pub tabs: Vec<Tab>,
     /// The last time csm told the running Codex that the ticket changed
     /// (a `ticket-changed` event).
-    pub ticket_change: Option<Event>,
+    pub ticket_change: Option<Box<Event>>,
     /// Codex's token usage in the session, when known.
-    pub usage: Option<crate::usage::Usage>,
+    pub usage: Option<Box<crate::usage::Usage>>,
 }
 
 /// A request of Codex to run a command in a tab, waiting for the user.

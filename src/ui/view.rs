@@ -1118,14 +1118,14 @@ mod tests {
         let other_key = rows[other].key.clone();
         app.set_rows(rows);
         let mut detail = app.detail(selected.id).unwrap().clone();
-        detail.ticket_change = Some(crate::store::Event {
+        detail.ticket_change = Some(Box::new(crate::store::Event {
             id: 99,
             session_id: selected.id,
             at: now - 3 * 60_000,
             kind: crate::watch::TICKET_CHANGED.into(),
             data: serde_json::json!({"mode": "queue", "summary": "1 new criterion"}),
-        });
-        detail.usage = Some(crate::usage::Usage {
+        }));
+        detail.usage = Some(Box::new(crate::usage::Usage {
             input_tokens: 12_345,
             cached_input_tokens: 8_000,
             output_tokens: 900,
@@ -1133,7 +1133,7 @@ mod tests {
             total_tokens: 13_245,
             turns: 4,
             active_ms: 720_000,
-        });
+        }));
         app.set_detail(detail);
         let text = screen(&mut app, 120, 40).backend().to_string();
         assert!(text.contains(&format!("Δ {other_key}")), "{text}");
