@@ -9,10 +9,10 @@ use csm::store::Store;
 use serde_json::{Value, json};
 
 use crate::start_resume::{CODEX_START, csm_line, quit_codex};
-use crate::support::env::TestEnv;
+use crate::support::env::{TestEnv, write_script};
 use crate::support::fake_jira::{FakeJira, Mode, TOKEN};
 use crate::support::mock_model::{
-    MockModel, USAGE_CACHED, USAGE_INPUT, USAGE_OUTPUT, USAGE_REASONING, codex_bin,
+    MockModel, Reply, USAGE_CACHED, USAGE_INPUT, USAGE_OUTPUT, USAGE_REASONING, codex_bin,
 };
 use crate::support::tmux::Tmux;
 
@@ -261,6 +261,89 @@ fn with_live_off_nothing_is_sent() {
     assert!(live.told().is_empty());
     quit_codex(&live.tmux);
     // The news waits for `resume`.
+    let resume = live.env.run(&["resume", "PROJ-1", "--dry-run"]).ok().stdout;
+    assert!(
+        resume.contains("a header row names the columns"),
+        "{resume}"
+    );
+}
+
+#[test]
+fn changes_during_a_running_turn_go_out_as_one_message() {
+    let live = Live::new("");
+    let id = live.start();
+
+    // A long turn: the user asks for more, the model takes its time.
+    live.model.push(Reply::Slow(
+        Duration::from_secs(WATCH_SECS * 3 + 4),
+        "Done with the long step.".into(),
+    ));
+    live.model.push_text("Taking both changes into account.");
+    live.tmux.type_text("Please carry on with the export.");
+    std::thread::sleep(Duration::from_millis(300));
+    live.tmux.press("Enter");
+    live.model.wait_for_turns(2, CODEX_START);
+
+    // Two changes while it runs, a check apart.
+    add_criterion(&live.fake, "a header row names the columns");
+    std::thread::sleep(Duration::from_secs(WATCH_SECS + 1));
+    live.fake.edit("PROJ-1", |i| {
+        i.comments.push(json!({
+            "id": "902", "body": csm::tracker::jira::adf::from_markdown("Quote fields with commas."),
+            "author": {"displayName": "Rita Reviewer"}, "created": "2026-12-03T08:00:00.000+0000"
+        }));
+    });
+    assert_eq!(live.model.turns().len(), 2, "nothing sent during the turn");
+
+    let turns = live
+        .model
+        .wait_for_turns(3, Duration::from_secs(WATCH_SECS * 3 + 4) + TOLD_WITHIN);
+    assert_eq!(turns[2].headers.get("session-id"), Some(&id));
+    let last = turns[2].texts("user").last().cloned().unwrap();
+    assert!(last.contains("a header row names the columns"), "{last}");
+    assert!(last.contains("Quote fields with commas."), "{last}");
+    live.tmux.wait_for_within("the answer", CODEX_START, |s| {
+        s.contains("Taking both changes into account")
+    });
+    std::thread::sleep(Duration::from_secs(WATCH_SECS * 2 + 1));
+    assert_eq!(live.model.turns().len(), 3, "one message");
+    assert_eq!(live.told().len(), 1);
+    quit_codex(&live.tmux);
+}
+
+#[test]
+fn with_live_notify_the_user_hears_of_it_and_codex_does_not() {
+    let heard = tempfile::tempdir().unwrap();
+    let log = heard.path().join("heard.log");
+    let script = heard.path().join("notify.sh");
+    write_script(
+        &script,
+        &format!("printf '%s\\n' \"$1\" >> '{}'", log.display()),
+    );
+    let live = Live::new(&format!(
+        "[workflow]\nlive = \"notify\"\n[notify]\non_turn = \"command\"\ncommand = [\"{}\"]\n",
+        script.display()
+    ));
+    live.start();
+    add_criterion(&live.fake, "a header row names the columns");
+    let deadline = Instant::now() + TOLD_WITHIN;
+    while live.told().is_empty() {
+        assert!(Instant::now() < deadline, "no ticket-changed event");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let told = live.told();
+    assert_eq!(told[0]["mode"], "notify");
+    assert!(told[0].get("message").is_none(), "{told:?}");
+    let heard = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        heard.contains("PROJ-1: the ticket changed: 1 new criterion"),
+        "{heard}"
+    );
+    std::thread::sleep(Duration::from_secs(WATCH_SECS * 2 + 1));
+    assert_eq!(live.model.turns().len(), 1, "Codex was not interrupted");
+    assert_eq!(live.told().len(), 1, "notified once");
+    quit_codex(&live.tmux);
+    // Codex hears of it at the next resume.
     let resume = live.env.run(&["resume", "PROJ-1", "--dry-run"]).ok().stdout;
     assert!(
         resume.contains("a header row names the columns"),

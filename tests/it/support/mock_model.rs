@@ -38,6 +38,8 @@ pub const USAGE_REASONING: u64 = 2;
 pub enum Reply {
     /// An assistant message with this text.
     Text(String),
+    /// An assistant message sent only after a while (a long turn).
+    Slow(Duration, String),
     /// A function (tool) call.
     FunctionCall {
         /// The call's id.
@@ -357,6 +359,13 @@ async fn respond(
         };
         (reply, n)
     };
+    let reply = match reply {
+        Reply::Slow(wait, text) => {
+            tokio::time::sleep(wait).await;
+            Reply::Text(text)
+        }
+        other => other,
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/event-stream")],
@@ -368,7 +377,7 @@ fn sse(reply: &Reply, n: u64) -> String {
     let id = format!("resp_{n}");
     let mut events = vec![json!({"type": "response.created", "response": {"id": id}})];
     match reply {
-        Reply::Text(text) => {
+        Reply::Text(text) | Reply::Slow(_, text) => {
             let item_id = format!("msg_{n}");
             events.push(json!({
                 "type": "response.output_item.added",
