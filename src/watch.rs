@@ -16,8 +16,7 @@
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,7 @@ pub const TICKET_CHANGED: &str = "ticket-changed";
 /// The event kind `csm hook notify` records at the end of a turn.
 const TURN_COMPLETE: &str = "turn-complete";
 
-/// How often the thread looks at its stop flag.
+/// How often the thread wakes to look for a due check.
 const TICK: Duration = Duration::from_millis(200);
 
 /// How often it looks for a finished turn in the store.
@@ -47,7 +46,7 @@ const TURN_LOOK: Duration = Duration::from_secs(1);
 const PENDING_RETRY: Duration = Duration::from_secs(2);
 
 /// How long dropping a [`Watcher`] waits for its thread.
-const STOP_WAIT: Duration = Duration::from_secs(2);
+const STOP_WAIT: Duration = Duration::from_millis(200);
 
 /// The most of a rollout's end read to tell whether a turn runs.
 const TAIL_BYTES: u64 = 256 * 1024;
@@ -81,32 +80,37 @@ pub struct Setup {
 /// A running watcher; dropping it stops the thread (waiting a little for
 /// it, never for a slow tracker).
 pub struct Watcher {
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the thread at once.
+    stop: Option<Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Watcher {
     /// Starts watching.
     pub fn spawn(setup: Setup) -> Watcher {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let (stop, stopped) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("csm-watch".into())
-            .spawn(move || run(setup, &flag))
+            .spawn(move || run(setup, &stopped))
             .ok();
-        Watcher { stop, handle }
+        Watcher {
+            stop: Some(stop),
+            handle,
+        }
     }
 }
 
 impl Drop for Watcher {
+    /// Wakes the thread and waits a moment for it to give the lease up; a
+    /// thread busy with a slow tracker is left behind (its lease expires).
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+        drop(self.stop.take());
         let Some(handle) = self.handle.take() else {
             return;
         };
         let deadline = Instant::now() + STOP_WAIT;
         while !handle.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(1));
         }
         if handle.is_finished() {
             let _ = handle.join();
@@ -135,7 +139,7 @@ struct State {
     notified: Option<Ticket>,
 }
 
-fn run(setup: Setup, stop: &AtomicBool) {
+fn run(setup: Setup, stop: &Receiver<()>) {
     let Ok(store) = Store::open(&setup.store_path) else {
         return;
     };
@@ -159,8 +163,8 @@ fn run(setup: Setup, stop: &AtomicBool) {
     let mut last_turn = latest_turn(&store);
     let mut turn_look = Instant::now();
     let mut next = Instant::now() + setup.every;
-    while !stop.load(Ordering::Acquire) {
-        std::thread::sleep(TICK);
+    let tick = TICK.min(setup.every);
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(tick) {
         let now = Instant::now();
         let mut due = now >= next;
         if now.duration_since(turn_look) >= TURN_LOOK {
@@ -336,6 +340,93 @@ mod tests {
             )
             .unwrap();
         assert!(resume.starts_with("We are resuming"), "{resume}");
+    }
+
+    #[test]
+    fn a_changed_ticket_is_queued_once_and_becomes_the_snapshot() {
+        use crate::store::NewSession;
+        use crate::tracker::NewTicket;
+        use crate::tracker::local::LocalTracker;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        let tracker = LocalTracker::new(root, "CSM".into(), Vec::new()).unwrap();
+        let key = tracker
+            .create(&NewTicket {
+                summary: "Watch me".into(),
+                acceptance_criteria: vec!["it works".into()],
+                ..NewTicket::default()
+            })
+            .unwrap();
+        let ticket = tracker.get(&key).unwrap();
+        let store_path = root.join("csm.db");
+        let store = Store::open(&store_path).unwrap();
+        let id = store
+            .insert_session(&NewSession {
+                ticket_key: key.to_string(),
+                tracker: tracker.id(),
+                folder: root.to_path_buf(),
+                ticket_snapshot: serde_json::to_value(&ticket).ok(),
+                ..NewSession::default()
+            })
+            .unwrap();
+        store.set_codex_session_id(id, "019a-thread").unwrap();
+        // A stand-in for `codex`: records its arguments.
+        let codex = root.join("codex.sh");
+        let heard = root.join("heard");
+        std::fs::write(
+            &codex,
+            format!("#!/bin/sh\nprintf '%s|' \"$@\" >> '{}'\n", heard.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _watch = Watcher::spawn(Setup {
+            store_path: store_path.clone(),
+            session_id: id,
+            key: key.clone(),
+            tracker: Box::new(LocalTracker::new(root, "CSM".into(), Vec::new()).unwrap()),
+            mode: LiveMode::Queue,
+            every: Duration::from_millis(50),
+            launch: CodexCommand {
+                program: codex,
+                args: Vec::new(),
+                cwd: root.to_path_buf(),
+                env: Vec::new(),
+            },
+            codex_home: root.join("codex-home"),
+            templates: TemplateDirs::default(),
+            notify: Box::new(|_| {}),
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!heard.exists(), "no change, nothing sent");
+        let file = root.join(format!(".csm/tickets/{key}.md"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &file,
+            text.replace("- [ ] it works\n", "- [ ] it works\n- [ ] it is fast\n"),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !heard.exists() {
+            assert!(Instant::now() < deadline, "never queued");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let args = std::fs::read_to_string(&heard).unwrap();
+        assert!(
+            args.starts_with("queue|--thread|019a-thread|--message|While you work"),
+            "{args}"
+        );
+        assert!(args.contains("  - it is fast"), "{args}");
+        assert_eq!(args.matches("queue|").count(), 1, "once: {args}");
+        let session = store.session(id).unwrap().unwrap();
+        assert_eq!(
+            session.ticket_snapshot.unwrap()["acceptance_criteria"][1],
+            "it is fast"
+        );
+        let told = store.latest_event(id, TICKET_CHANGED).unwrap().unwrap();
+        assert_eq!(told.data["summary"], "1 new criterion");
     }
 
     #[test]
