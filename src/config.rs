@@ -687,6 +687,23 @@ mod tests {
     }
 
     #[test]
+    fn live_keys_have_defaults_env_and_are_checked() {
+        let (r, _d) = load(None, None, &[]);
+        let w = r.unwrap().config.workflow;
+        assert_eq!((w.live, w.watch_secs), (LiveMode::Queue, 60));
+        let (r, _d) = load(
+            None,
+            Some("[workflow]\nlive = \"notify\"\nwatch_secs = 5\n"),
+            &[("CSM_WATCH_SECS", "0")],
+        );
+        let w = r.unwrap().config.workflow;
+        assert_eq!((w.live, w.watch_secs), (LiveMode::Notify, 0));
+        let (r, _d) = load(None, Some("[workflow]\nlive = \"loud\"\n"), &[]);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(":2:") && e.contains("queue"), "{e}");
+    }
+
+    #[test]
     fn worktree_keys_have_defaults_and_are_checked() {
         let (r, _d) = load(None, None, &[]);
         let r = r.unwrap();

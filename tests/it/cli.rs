@@ -74,8 +74,10 @@ fn config_show_names_each_source_user_repo_env() {
     tabs.backend = "auto"                              # default
     tracker.kind = "local"                             # default
     workflow.done_status = "Done"                      # default
+    workflow.live = "queue"                            # default
     workflow.start_status = "In Progress"              # default
     # workflow.test_command                            # unset
+    workflow.watch_secs = 60                           # default
     workflow.worktree = false                          # default
     worktree.branch = "{{key}}-{{slug summary}}"       # default
     # worktree.parent                                  # unset

@@ -350,3 +350,54 @@ fn with_live_notify_the_user_hears_of_it_and_codex_does_not() {
         "{resume}"
     );
 }
+
+#[test]
+fn a_failing_or_slow_tracker_never_holds_up_codex_or_csm() {
+    use crate::support::fake_jira::Fault;
+    let live = Live::new("");
+    let id = live.start();
+
+    // Jira fails the watcher's reads for a while: the change is told once
+    // it answers again.
+    for _ in 0..8 {
+        live.fake
+            .fail_next(Some("/issue/PROJ-1"), Fault::Status(500, None));
+    }
+    live.model.push_text("Adding the header row now.");
+    add_criterion(&live.fake, "a header row names the columns");
+    let turns = live
+        .model
+        .wait_for_turns(2, TOLD_WITHIN + Duration::from_secs(WATCH_SECS * 4));
+    assert_eq!(turns[1].headers.get("session-id"), Some(&id));
+    live.tmux.wait_for_within("the answer", CODEX_START, |s| {
+        s.contains("Adding the header row now")
+    });
+
+    // Jira hangs on the next read: Codex goes on, and csm ends with it.
+    live.fake
+        .fail_next(Some("/issue/PROJ-1"), Fault::Delay(Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_secs(WATCH_SECS + 2));
+    let hung = live
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.uri.contains("/issue/PROJ-1"))
+        .count();
+    live.tmux.type_text("/quit");
+    std::thread::sleep(Duration::from_millis(300));
+    let quit = Instant::now();
+    live.tmux.press("Enter");
+    live.tmux
+        .wait_for_within("csm to exit", CODEX_START, |s| s.contains("CSM-EXITED"));
+    assert!(
+        quit.elapsed() < Duration::from_secs(10),
+        "csm waited {:?} for the tracker",
+        quit.elapsed()
+    );
+    assert!(hung > 0);
+    assert!(
+        live.tmux.screen().contains("CSM-EXITED 0"),
+        "{}",
+        live.tmux.screen()
+    );
+}
