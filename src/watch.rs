@@ -415,7 +415,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(300));
         let args = std::fs::read_to_string(&heard).unwrap();
         assert!(
-            args.starts_with("queue|--thread|019a-thread|--message|While you work"),
+            args.starts_with("queue|--thread=019a-thread|--message=While you work"),
             "{args}"
         );
         assert!(args.contains("  - it is fast"), "{args}");

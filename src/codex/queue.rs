@@ -20,16 +20,34 @@ pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(20);
 pub fn command(launch: &CodexCommand, thread: &str, message: &str) -> CodexCommand {
     CodexCommand {
         program: launch.program.clone(),
+        // `--name=value`: a message starting with '-' stays a value.
         args: vec![
             OsString::from("queue"),
-            "--thread".into(),
-            thread.into(),
-            "--message".into(),
-            message.into(),
+            format!("--thread={thread}").into(),
+            format!("--message={}", cap(message)).into(),
         ],
         cwd: launch.cwd.clone(),
         env: launch.env.clone(),
     }
+}
+
+/// The longest message passed (bytes): one argument may not exceed 128 KiB
+/// on Linux.
+pub const MAX_MESSAGE_BYTES: usize = 100 * 1024;
+
+/// `message`, cut at [`MAX_MESSAGE_BYTES`] with a marker when longer.
+fn cap(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.to_string();
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n\n[… cut by csm; read the ticket for the rest]",
+        &message[..end]
+    )
 }
 
 /// Why a message was not queued.
@@ -120,12 +138,16 @@ mod tests {
             c.args,
             vec![
                 OsString::from("queue"),
-                "--thread".into(),
-                "019a".into(),
-                "--message".into(),
-                "line one\n- '$(rm -rf)'".into()
+                "--thread=019a".into(),
+                "--message=line one\n- '$(rm -rf)'".into()
             ]
         );
+        let dash = command(&launch, "019a", "-rf");
+        assert_eq!(dash.args[2], "--message=-rf");
+        let huge = command(&launch, "019a", &"é".repeat(MAX_MESSAGE_BYTES));
+        let text = huge.args[2].to_str().unwrap();
+        assert!(text.len() < MAX_MESSAGE_BYTES + 100, "{}", text.len());
+        assert!(text.ends_with("read the ticket for the rest]"));
     }
 
     #[test]
