@@ -29,6 +29,7 @@ pub struct Context {
     /// When set, trackers opened from now on give up after this many
     /// seconds and one attempt (resume's "go on without the news").
     quick_tracker_secs: std::sync::atomic::AtomicU64,
+    trust_notice_said: std::sync::atomic::AtomicBool,
 }
 
 /// Reads a variable of the process environment (the one place commands do).
@@ -50,6 +51,7 @@ impl Context {
             cwd,
             config: OnceLock::new(),
             quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
+            trust_notice_said: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -58,6 +60,7 @@ impl Context {
         Locations {
             user_file: self.dirs.user_config_file(),
             cwd: self.cwd.clone(),
+            trust_file: Some(self.dirs.trust_file()),
         }
     }
 
@@ -67,7 +70,31 @@ impl Context {
             return Ok(c);
         }
         let resolved = Resolved::load(&self.locations(), env_var)?;
-        Ok(self.config.get_or_init(|| resolved))
+        let resolved = self.config.get_or_init(|| resolved);
+        self.announce_ignored(resolved);
+        Ok(resolved)
+    }
+
+    /// Keeps the one line about an untrusted repository file's ignored keys
+    /// off stderr (commands Codex runs, and the dashboard, which owns the
+    /// terminal).
+    pub fn mute_trust_notice(&self) {
+        self.trust_notice_said
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Says once per command which keys of an untrusted repository file
+    /// were ignored, and how to trust it.
+    fn announce_ignored(&self, resolved: &Resolved) {
+        if self
+            .trust_notice_said
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        if let Some(line) = resolved.ignored_notice() {
+            self.output.warn(&line);
+        }
     }
 
     /// Opens the store (creating and migrating it when needed).
@@ -100,7 +127,14 @@ impl Context {
 
     /// The configured Jira site, with its token.
     pub fn jira(&self) -> Result<JiraTracker, CommandError> {
-        let config = &self.config()?.config;
+        let resolved = self.config()?;
+        if resolved.config.jira.url.is_some() && !resolved.may_receive_credentials("jira.url") {
+            return Err(CommandError::usage(
+                "the Jira URL comes from an untrusted repository file",
+            )
+            .hint("set [jira] url in your own config, or run `csm trust`"));
+        }
+        let config = &resolved.config;
         let jira = &config.jira;
         let url = jira.url.clone().ok_or_else(|| {
             CommandError::usage("the tracker is jira but no [jira] url is set")
@@ -288,6 +322,12 @@ impl Context {
     ) -> Result<crate::codex::CodexCommand, CommandError> {
         use crate::codex::CodexCommand;
         use crate::codex::command::Invocation;
+        if let Some(prompt) = prompt {
+            crate::codex::command::check_prompt_fits(prompt).map_err(|e| {
+                CommandError::usage(e)
+                    .hint("shorten the ticket's description or criteria, or the prompt template")
+            })?;
+        }
         let program = self.codex(!dry_run)?;
         let notify = self.notify_argv();
         let extra: Vec<std::ffi::OsString> = self
@@ -312,6 +352,15 @@ impl Context {
             extra: &extra,
             mcp: mcp.as_ref(),
         };
+        if let Some(id) = resume
+            && !crate::codex::is_session_id(id)
+        {
+            return Err(CommandError::failure(format!(
+                "the recorded Codex session id \"{}\" is not a session id",
+                crate::output::sanitize(id)
+            ))
+            .hint("`csm unlink` the ticket and `csm link` the right session"));
+        }
         Ok(match resume {
             Some(id) => CodexCommand::resume(&inv, id, env),
             None => CodexCommand::launch(&inv, env),

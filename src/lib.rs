@@ -34,6 +34,7 @@ pub mod session;
 pub mod store;
 pub mod tabs;
 pub mod tracker;
+pub mod trust;
 pub mod ui;
 pub mod usage;
 pub mod watch;

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod notify;
 pub mod queue;
 pub mod rollout;
+pub mod session_id;
 pub mod settings;
 pub mod usage;
 
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 
 pub use command::CodexCommand;
 pub use discovery::{DiscoveryError, Found, Version, discover};
+pub use session_id::is_session_id;
 pub use settings::{Settings, SettingsError};
 
 /// Codex's home folder: `$CODEX_HOME`, else `~/.codex`.

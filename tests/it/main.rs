@@ -22,5 +22,6 @@ mod start_resume;
 mod support;
 mod tabs;
 mod ticket;
+mod trust;
 mod ui;
 mod worktree;
