@@ -15,6 +15,9 @@ use crate::store::Store;
 /// The cache keys' prefix (`usage:<codex id>`).
 const PREFIX: &str = "usage:";
 
+/// Up to this many ids are looked up in the cache one by one.
+const FEW: usize = 8;
+
 #[derive(Serialize, Deserialize)]
 struct Entry {
     path: PathBuf,
@@ -37,9 +40,20 @@ fn stamp(path: &Path) -> Option<(u64, u128)> {
 /// The usage of each Codex thread in `codex_ids` whose rollout is on this
 /// machine (best effort: the cache is written when it can be).
 pub fn of_threads(store: &Store, codex_home: &Path, codex_ids: &[&str]) -> HashMap<String, Usage> {
-    let mut cached: HashMap<String, Entry> = store
-        .cache_with_prefix(PREFIX)
-        .unwrap_or_default()
+    // A few ids are looked up one by one; many at once in one query.
+    let rows: Vec<(String, String)> = if codex_ids.len() <= FEW {
+        codex_ids
+            .iter()
+            .filter_map(|id| {
+                let key = format!("{PREFIX}{id}");
+                let (value, _) = store.cache_get(&key).ok().flatten()?;
+                Some((key, value))
+            })
+            .collect()
+    } else {
+        store.cache_with_prefix(PREFIX).unwrap_or_default()
+    };
+    let mut cached: HashMap<String, Entry> = rows
         .into_iter()
         .filter_map(|(k, v)| {
             let id = k.strip_prefix(PREFIX)?.to_string();
@@ -177,5 +191,10 @@ mod tests {
         let got = of_threads(&store, home.path(), &[a, b]);
         assert_eq!(got[a].input_tokens, 99);
         assert_eq!(got[b].input_tokens, 5);
+        // Many ids at once: one query for the cache.
+        let mut many = vec![a, b];
+        many.extend(["x1", "x2", "x3", "x4", "x5", "x6", "x7"]);
+        let got = of_threads(&store, home.path(), &many);
+        assert_eq!((got.len(), got[a].input_tokens), (2, 99));
     }
 }
