@@ -29,6 +29,8 @@ pub struct Config {
     pub local: LocalSection,
     /// The Jira tracker.
     pub jira: JiraSection,
+    /// The GitHub Issues tracker.
+    pub github: GithubSection,
     /// Workflow: statuses used by `start` and `done`.
     pub workflow: WorkflowSection,
     /// The Codex CLI.
@@ -155,7 +157,7 @@ pub enum NotifyKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrackerSection {
-    /// `local` (the default) or `jira`.
+    /// `local` (the default), `jira` or `github`.
     pub kind: TrackerChoice,
 }
 
@@ -175,6 +177,8 @@ pub enum TrackerChoice {
     Local,
     /// A Jira site.
     Jira,
+    /// GitHub Issues (github.com or GitHub Enterprise Server).
+    Github,
 }
 
 /// `[local]`
@@ -217,6 +221,30 @@ pub struct JiraSection {
     pub timeout_secs: u64,
     /// How many times a request is tried when Jira asks to retry.
     pub max_attempts: u32,
+    /// The longest comment the site accepts, in characters (Data Center's
+    /// `jira.text.field.character.limit`; default and Cloud's: 32,767).
+    pub comment_limit: Option<usize>,
+    /// How requests reach a Cloud site: `site` (its own URL, classic API
+    /// tokens) or `gateway` (Atlassian's API gateway, scoped tokens); unset:
+    /// the site, and the gateway when the site refuses the token (csm
+    /// remembers which worked, per site).
+    pub api: Option<JiraApi>,
+    /// The site's cloud id, for the gateway; unset: read from
+    /// `<url>/_edge/tenant_info`.
+    pub cloud_id: Option<String>,
+    /// Atlassian's API gateway. The token is sent there when requests go
+    /// through the gateway.
+    pub gateway_url: String,
+}
+
+/// `[jira] api`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JiraApi {
+    /// The site's own URL.
+    Site,
+    /// `<gateway_url>/ex/jira/<cloud_id>`.
+    Gateway,
 }
 
 impl Default for JiraSection {
@@ -228,6 +256,45 @@ impl Default for JiraSection {
             ac_field: "Acceptance Criteria".into(),
             project: None,
             token_command: None,
+            timeout_secs: 30,
+            max_attempts: 4,
+            comment_limit: None,
+            api: None,
+            cloud_id: None,
+            gateway_url: "https://api.atlassian.com".into(),
+        }
+    }
+}
+
+/// `[github]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GithubSection {
+    /// The repository, `owner/name`; unset: taken from the `origin` remote
+    /// of the current repository (https or ssh form).
+    pub repo: Option<String>,
+    /// The REST API's base URL: `https://api.github.com`, or GitHub
+    /// Enterprise Server's `https://HOST/api/v3`.
+    pub api_url: String,
+    /// A command whose standard output is the token, run without a shell,
+    /// e.g. `["gh", "auth", "token"]`.
+    pub token_command: Option<Vec<String>>,
+    /// Labels as an optional status layer: status name → label, e.g.
+    /// `{ "In Progress" = "in progress" }`.
+    pub status_labels: BTreeMap<String, String>,
+    /// Seconds a whole request may take.
+    pub timeout_secs: u64,
+    /// How many times a request is tried when GitHub asks to retry.
+    pub max_attempts: u32,
+}
+
+impl Default for GithubSection {
+    fn default() -> Self {
+        GithubSection {
+            repo: None,
+            api_url: "https://api.github.com".into(),
+            token_command: None,
+            status_labels: BTreeMap::new(),
             timeout_secs: 30,
             max_attempts: 4,
         }
@@ -258,6 +325,9 @@ pub struct WorkflowSection {
     /// Whether `csm start` gives each ticket its own branch and git
     /// worktree (as `--worktree` does).
     pub worktree: bool,
+    /// The statuses `csm done` walks through, in order (e.g. `["In
+    /// Review", "Done"]`); empty: csm finds the way to `done_status`.
+    pub done_path: Vec<String>,
     /// What csm does when the ticket of a running session changes.
     pub live: LiveMode,
     /// How often (seconds) csm reads the ticket of a running session; 0
@@ -285,6 +355,7 @@ impl Default for WorkflowSection {
             done_status: "Done".into(),
             test_command: None,
             worktree: false,
+            done_path: Vec::new(),
             live: LiveMode::Queue,
             watch_secs: 60,
         }
@@ -380,6 +451,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CSM_JIRA_PROJECT", "jira.project"),
     ("CSM_JIRA_TIMEOUT_SECS", "jira.timeout_secs"),
     ("CSM_JIRA_MAX_ATTEMPTS", "jira.max_attempts"),
+    ("CSM_JIRA_GATEWAY_URL", "jira.gateway_url"),
+    ("CSM_GITHUB_REPO", "github.repo"),
+    ("CSM_GITHUB_API_URL", "github.api_url"),
     ("CSM_START_STATUS", "workflow.start_status"),
     ("CSM_DONE_STATUS", "workflow.done_status"),
     ("CSM_WATCH_SECS", "workflow.watch_secs"),
@@ -418,7 +492,32 @@ pub const RISKY_KEYS: &[RiskyKey] = &[
         untrusted: Untrusted::Ignored,
     },
     RiskyKey {
+        key: "jira.gateway_url",
+        why: "chooses where your Jira token is sent",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "jira.api",
+        why: "chooses where your Jira token is sent (the site or the gateway)",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "jira.cloud_id",
+        why: "chooses which site the gateway sends your requests to",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
         key: "jira.token_command",
+        why: "runs a program",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "github.api_url",
+        why: "chooses where your GitHub token is sent",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "github.token_command",
         why: "runs a program",
         untrusted: Untrusted::Ignored,
     },
@@ -482,6 +581,10 @@ impl Config {
         full.jira.deployment = Some(Deployment::Cloud);
         full.jira.project = Some(String::new());
         full.jira.token_command = Some(Vec::new());
+        full.jira.api = Some(JiraApi::Site);
+        full.jira.cloud_id = Some(String::new());
+        full.github.repo = Some(String::new());
+        full.github.token_command = Some(Vec::new());
         full.workflow.test_command = Some(Vec::new());
         full.codex.bin = Some(PathBuf::new());
         full.worktree.parent = Some(PathBuf::new());
@@ -861,10 +964,13 @@ mod tests {
         assert!(err.contains("config.toml:2:1"), "{err}");
         assert!(err.contains("unknown field `ulr`"), "{err}");
 
-        let (r, _d) = load(Some("[tracker]\nkind = \"github\"\n"), None, &[]);
+        let (r, _d) = load(Some("[tracker]\nkind = \"gitlab\"\n"), None, &[]);
         let err = r.unwrap_err().to_string();
         assert!(err.contains(":2:8"), "{err}");
-        assert!(err.contains("local") && err.contains("jira"), "{err}");
+        assert!(
+            err.contains("local") && err.contains("jira") && err.contains("github"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1000,6 +1106,31 @@ mod tests {
         let (r, _d) = load(None, Some("[tabs]\napproval_wait_secs = 86401\n"), &[]);
         let err = r.unwrap_err().to_string();
         assert!(err.contains(":2:") && err.contains("one day"), "{err}");
+    }
+
+    #[test]
+    fn github_keys_load_from_files_and_env() {
+        let (r, _d) = load(
+            None,
+            Some(
+                "[tracker]\nkind = \"github\"\n[github]\nrepo = \"acme/app\"\nstatus_labels = { \"In Progress\" = \"wip\" }\n",
+            ),
+            &[("CSM_GITHUB_API_URL", "http://127.0.0.1:9")],
+        );
+        let r = r.unwrap();
+        assert_eq!(r.config.tracker.kind, TrackerChoice::Github);
+        assert_eq!(r.config.github.repo.as_deref(), Some("acme/app"));
+        assert_eq!(r.config.github.api_url, "http://127.0.0.1:9");
+        assert_eq!(r.config.github.status_labels["In Progress"], "wip");
+        let (r, _d) = load(
+            None,
+            None,
+            &[("CSM_TRACKER", "github"), ("CSM_GITHUB_REPO", "o/n")],
+        );
+        let r = r.unwrap();
+        assert_eq!(r.config.tracker.kind, TrackerChoice::Github);
+        assert_eq!(r.config.github.api_url, "https://api.github.com");
+        assert!(Config::all_keys().contains(&"github.token_command".to_string()));
     }
 
     #[test]

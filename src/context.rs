@@ -37,6 +37,18 @@ pub fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// The GitHub repository of `cwd` under `config` (see
+/// [`Context::github_repo`]).
+fn github_repo(config: &crate::config::Config, cwd: &std::path::Path) -> Option<String> {
+    if config.tracker.kind != TrackerChoice::Github {
+        return None;
+    }
+    match &config.github.repo {
+        Some(r) => crate::tracker::key::validate_repo(r).ok(),
+        None => crate::tracker::github::repo_of_folder(cwd),
+    }
+}
+
 impl Context {
     /// Resolves folders; nothing else is loaded yet.
     pub fn new(output: Output) -> Result<Context, CommandError> {
@@ -115,7 +127,80 @@ impl Context {
                 )?))
             }
             TrackerChoice::Jira => Ok(Box::new(self.jira()?)),
+            TrackerChoice::Github => Ok(Box::new(self.github()?)),
         }
+    }
+
+    /// Lets `#42` and `42` name an issue of the current folder's GitHub
+    /// repository wherever a key is parsed (see `tracker::key`).
+    pub fn register_short_keys(&self) {
+        let locations = self.locations();
+        crate::tracker::key::set_short_form_resolver(move || {
+            let resolved = Resolved::load(&locations, env_var).ok()?;
+            github_repo(&resolved.config, &locations.cwd)
+        });
+    }
+
+    /// The configured GitHub API, with its token.
+    pub fn github(&self) -> Result<crate::tracker::github::GithubTracker, CommandError> {
+        use crate::tracker::github::{GithubSettings, GithubTracker};
+        let resolved = self.config()?;
+        // Untrusted repository values of these risky keys are already left
+        // out; this is the check before the token goes anywhere.
+        if !resolved.may_receive_credentials("github.api_url") {
+            return Err(CommandError::usage(
+                "the GitHub API URL comes from an untrusted repository file",
+            )
+            .hint("set [github] api_url in your own config (or CSM_GITHUB_API_URL), or run `csm trust`"));
+        }
+        let config = &resolved.config;
+        let gh = &config.github;
+        let account = self.github_account()?;
+        let (token, origin) = self
+            .credentials()
+            .resolve_from(
+                crate::credentials::GITHUB_TOKEN_ENV_VARS,
+                &account,
+                gh.token_command.as_deref(),
+                &env_var,
+            )?
+            .ok_or_else(|| {
+                CommandError::new(
+                    crate::command_error::ExitKind::Auth,
+                    format!("no GitHub token for {}", account.site),
+                )
+                .hint("export GH_TOKEN=$(gh auth token), or run `csm auth login --tracker github`")
+            })?;
+        let limits = match self
+            .quick_tracker_secs
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => jira::limits(gh.timeout_secs, gh.max_attempts),
+            quick => jira::limits(quick.min(gh.timeout_secs), 1),
+        };
+        let settings = GithubSettings {
+            api_url: gh.api_url.clone(),
+            repo: github_repo(config, &self.cwd),
+            status_labels: gh.status_labels.clone(),
+            open_aliases: vec![config.workflow.start_status.clone()],
+            limits,
+        };
+        Ok(GithubTracker::new(settings, token, origin.to_string())?)
+    }
+
+    /// The keyring account of the configured GitHub API.
+    pub fn github_account(&self) -> Result<crate::credentials::Account, CommandError> {
+        let gh = &self.config()?.config.github;
+        Ok(crate::credentials::Account {
+            site: gh.api_url.trim_end_matches('/').to_string(),
+            user: "token".into(),
+        })
+    }
+
+    /// The GitHub repository of the current folder: `[github] repo`, else
+    /// the `origin` remote's; `None` when the tracker is not GitHub.
+    pub fn github_repo(&self) -> Result<Option<String>, CommandError> {
+        Ok(github_repo(&self.config()?.config, &self.cwd))
     }
 
     /// Makes trackers opened from now on give up after `secs` seconds,
@@ -134,6 +219,12 @@ impl Context {
             )
             .hint("set [jira] url in your own config, or run `csm trust`"));
         }
+        if !resolved.may_receive_credentials("jira.gateway_url") {
+            return Err(CommandError::usage(
+                "the Jira gateway URL comes from an untrusted repository file",
+            )
+            .hint("set [jira] gateway_url in your own config, or run `csm trust`"));
+        }
         let config = &resolved.config;
         let jira = &config.jira;
         let url = jira.url.clone().ok_or_else(|| {
@@ -141,7 +232,7 @@ impl Context {
                 .hint("set [jira] url in the config, or CSM_JIRA_URL")
         })?;
         let account = self.jira_account()?;
-        let (token, _) = self
+        let (token, origin) = self
             .credentials()
             .resolve(&account, jira.token_command.as_deref(), &env_var)?
             .ok_or_else(|| {
@@ -195,7 +286,18 @@ impl Context {
                     .hint("set [jira] email, or CSM_JIRA_EMAIL"));
             }
         };
-        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?)
+        let route = jira::RouteSettings {
+            api: jira.api.map(|a| match a {
+                crate::config::JiraApi::Site => jira::Api::Site,
+                crate::config::JiraApi::Gateway => jira::Api::Gateway,
+            }),
+            cloud_id: jira.cloud_id.clone(),
+            gateway_url: jira.gateway_url.clone(),
+        };
+        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?
+            .with_route(route)?
+            .with_token_source(origin)
+            .with_comment_limit(jira.comment_limit))
     }
 
     /// The Jira account the configuration names.

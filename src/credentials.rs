@@ -2,7 +2,8 @@
 //!
 //! First match wins:
 //! 1. `CSM_JIRA_TOKEN`, then `JIRA_API_TOKEN` (which jira-cli users already
-//!    have), for headless use;
+//!    have), for headless use; for GitHub, `GH_TOKEN`, then `GITHUB_TOKEN`
+//!    (as the `gh` CLI reads them);
 //! 2. the OS keyring (Secret Service on Linux, Keychain on macOS,
 //!    Credential Manager on Windows), one entry per site and user;
 //! 3. a `token_command` from the config (e.g. `pass show jira`), run
@@ -20,9 +21,20 @@ use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry};
 
-/// Environment variables that hold a tracker token, in order of preference.
-/// They are also removed from every child's environment.
-pub const TOKEN_ENV_VARS: &[&str] = &["CSM_JIRA_TOKEN", "JIRA_API_TOKEN"];
+/// Environment variables that hold a Jira token, in order of preference.
+pub const JIRA_TOKEN_ENV_VARS: &[&str] = &["CSM_JIRA_TOKEN", "JIRA_API_TOKEN"];
+
+/// Environment variables that hold a GitHub token, in order of preference.
+pub const GITHUB_TOKEN_ENV_VARS: &[&str] = &["GH_TOKEN", "GITHUB_TOKEN"];
+
+/// Every environment variable that holds a tracker token: removed from
+/// every child's environment.
+pub const TOKEN_ENV_VARS: &[&str] = &[
+    "CSM_JIRA_TOKEN",
+    "JIRA_API_TOKEN",
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+];
 
 /// Setting `CSM_KEYRING=none` turns the keyring off (servers without a
 /// session bus, where the Secret Service cannot be reached).
@@ -192,7 +204,19 @@ impl Credentials {
         token_command: Option<&[String]>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<(Secret, Origin)>, CredentialError> {
-        for var in TOKEN_ENV_VARS {
+        self.resolve_from(JIRA_TOKEN_ENV_VARS, account, token_command, env)
+    }
+
+    /// [`Credentials::resolve`] with the environment variables `vars`
+    /// (e.g. [`GITHUB_TOKEN_ENV_VARS`]) looked at first.
+    pub fn resolve_from(
+        &self,
+        vars: &[&str],
+        account: &Account,
+        token_command: Option<&[String]>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<(Secret, Origin)>, CredentialError> {
+        for var in vars {
             if let Some(value) = env(var).filter(|v| !v.trim().is_empty()) {
                 return Ok(Some((Secret::new(&value), Origin::Env((*var).to_string()))));
             }
@@ -350,6 +374,40 @@ mod tests {
         let e = env(&[("JIRA_API_TOKEN", "jira-cli"), ("CSM_JIRA_TOKEN", "  ")]);
         let (t, _) = creds.resolve(&acct, None, &e).unwrap().unwrap();
         assert_eq!(t.expose(), "jira-cli");
+    }
+
+    #[test]
+    fn github_tokens_come_first_from_gh_token_then_github_token() {
+        let creds = mock();
+        let gh = Account {
+            site: "https://api.github.com".into(),
+            user: "token".into(),
+        };
+        creds.save(&gh, &Secret::new("from-keyring")).unwrap();
+        let e = env(&[("GITHUB_TOKEN", "actions"), ("GH_TOKEN", "gh")]);
+        let cmd = vec!["echo".to_string(), "from-cmd".to_string()];
+        let (t, o) = creds
+            .resolve_from(GITHUB_TOKEN_ENV_VARS, &gh, Some(&cmd), &e)
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.expose(), o), ("gh", Origin::Env("GH_TOKEN".into())));
+        let e = env(&[("GITHUB_TOKEN", "actions")]);
+        let (t, _) = creds
+            .resolve_from(GITHUB_TOKEN_ENV_VARS, &gh, Some(&cmd), &e)
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.expose(), "actions");
+        let (t, o) = creds
+            .resolve_from(GITHUB_TOKEN_ENV_VARS, &gh, Some(&cmd), &env(&[]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.expose(), o), ("from-keyring", Origin::Keyring));
+        // Jira never takes GitHub's variables, and both kinds are secrets.
+        let e = env(&[("GH_TOKEN", "gh")]);
+        assert_eq!(creds.resolve(&account(), None, &e).unwrap(), None);
+        for var in JIRA_TOKEN_ENV_VARS.iter().chain(GITHUB_TOKEN_ENV_VARS) {
+            assert!(TOKEN_ENV_VARS.contains(var), "{var}");
+        }
     }
 
     #[test]

@@ -19,12 +19,24 @@ pub struct Args {
 
 #[derive(Debug, clap::Args)]
 struct Target {
+    /// Which tracker's token (default: the configured tracker's).
+    #[arg(long, value_enum)]
+    tracker: Option<TrackerArg>,
     /// The Jira site (default: [jira] url).
     #[arg(long)]
     site: Option<String>,
     /// The user: your e-mail on Jira Cloud (default: [jira] email).
     #[arg(long)]
     user: Option<String>,
+}
+
+/// The trackers that take a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TrackerArg {
+    /// A Jira site.
+    Jira,
+    /// GitHub (the token goes under `[github] api_url`).
+    Github,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -36,6 +48,10 @@ enum Action {
         /// Read the token from standard input instead of prompting.
         #[arg(long)]
         with_token: bool,
+        /// Save the token without asking the site whom it belongs to and
+        /// which way (the site or the API gateway) it works.
+        #[arg(long)]
+        no_check: bool,
     },
     /// Tell where the token comes from, without showing it.
     Status {
@@ -59,7 +75,36 @@ enum Action {
 /// Runs `csm auth`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     match args.action {
-        Action::Login { target, with_token } => login(ctx, &account(ctx, &target)?, with_token),
+        Action::Login {
+            target,
+            with_token,
+            no_check,
+        } => {
+            let account = account(ctx, &target)?;
+            login(ctx, &account, with_token)?;
+            if no_check
+                || target.site.is_some()
+                || target.user.is_some()
+                || is_github(ctx, &target)?
+            {
+                return Ok(());
+            }
+            match ctx.jira().and_then(|t| Ok(t.report()?)) {
+                Ok(report) => ctx.output.info(&format!(
+                    "Signed in as {} with a {}.",
+                    crate::output::sanitize(&report.user),
+                    route_words(&report)
+                )),
+                Err(e) if e.kind == ExitKind::Auth => return Err(e),
+                Err(e) => ctx
+                    .output
+                    .warn(&format!("could not check the token: {}", e.message)),
+            }
+            Ok(())
+        }
+        Action::Status { target, json, .. } if is_github(ctx, &target)? => {
+            github_status(ctx, &account(ctx, &target)?, json)
+        }
         Action::Status {
             target,
             json,
@@ -69,8 +114,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
 }
 
+/// Whether the command is about the GitHub token.
+fn is_github(ctx: &Context, target: &Target) -> Result<bool, CommandError> {
+    Ok(match target.tracker {
+        Some(t) => t == TrackerArg::Github,
+        None => ctx.config()?.config.tracker.kind == crate::config::TrackerChoice::Github,
+    })
+}
+
 /// The account the command is about: flags, else the configuration.
 fn account(ctx: &Context, target: &Target) -> Result<Account, CommandError> {
+    if is_github(ctx, target)? {
+        let mut account = ctx.github_account()?;
+        if let Some(site) = &target.site {
+            account.site = site.trim_end_matches('/').to_string();
+        }
+        return Ok(account);
+    }
     let jira = &ctx.config()?.config.jira;
     let site = target
         .site
@@ -151,7 +211,7 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
                 crate::tracker::jira::Deployment::Cloud => "cloud",
                 crate::tracker::jira::Deployment::DataCenter => "datacenter",
             };
-            Some((kind, report.user))
+            Some((kind, route_words(&report), report))
         }
         _ => None,
     };
@@ -162,9 +222,14 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
             "token_source": source,
             "keyring": keyring,
         });
-        if let Some((kind, user)) = &site {
+        if let Some((kind, _, report)) = &site {
             doc["deployment"] = serde_json::json!(kind);
-            doc["signed_in_as"] = serde_json::json!(user);
+            doc["signed_in_as"] = serde_json::json!(report.user);
+            doc["token_kind"] = serde_json::json!(report.token_kind);
+            doc["api"] = serde_json::json!(match report.api {
+                crate::tracker::jira::Api::Site => "site",
+                crate::tracker::jira::Api::Gateway => "gateway",
+            });
         }
         println!("{}", crate::output::json(&doc).unwrap_or_default());
     } else {
@@ -177,9 +242,10 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
                 .map_or("none".to_string(), |s| format!("found ({s})"))
         );
         println!("keyring: {keyring}");
-        if let Some((kind, user)) = &site {
+        if let Some((kind, route, report)) = &site {
             println!("kind:   {kind}");
-            println!("signed in as: {}", crate::output::sanitize(user));
+            println!("signed in as: {}", crate::output::sanitize(&report.user));
+            println!("route:  {route}");
         }
     }
     if found.is_none() {
@@ -188,6 +254,58 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
             format!("no token for {} on {}", account.user, account.site),
         )
         .hint("run `csm auth login`, or set CSM_JIRA_TOKEN"));
+    }
+    Ok(())
+}
+
+/// "scoped API token, through the API gateway" and the like.
+pub fn route_words(report: &crate::tracker::jira::SiteReport) -> String {
+    let way = match report.api {
+        crate::tracker::jira::Api::Site => "through the site's own URL",
+        crate::tracker::jira::Api::Gateway => "through the API gateway",
+    };
+    format!("{}, {way}", report.token_kind)
+}
+
+/// `csm auth status` for GitHub: where the token comes from (offline).
+fn github_status(ctx: &Context, account: &Account, json: bool) -> Result<(), CommandError> {
+    let config = &ctx.config()?.config;
+    let creds = ctx.credentials();
+    let found = creds.resolve_from(
+        crate::credentials::GITHUB_TOKEN_ENV_VARS,
+        account,
+        config.github.token_command.as_deref(),
+        &env_var,
+    )?;
+    let keyring = match creds.keyring_status() {
+        Ok(()) => "available".to_string(),
+        Err(reason) => format!("unavailable ({reason})"),
+    };
+    let source = found.as_ref().map(|(_, origin)| origin.to_string());
+    if json {
+        let doc = serde_json::json!({
+            "site": account.site,
+            "user": account.user,
+            "token_source": source,
+            "keyring": keyring,
+        });
+        println!("{}", crate::output::json(&doc).unwrap_or_default());
+    } else {
+        println!("site:   {}", account.site);
+        println!(
+            "token:  {}",
+            source
+                .as_deref()
+                .map_or("none".to_string(), |s| format!("found ({s})"))
+        );
+        println!("keyring: {keyring}");
+    }
+    if found.is_none() {
+        return Err(CommandError::new(
+            ExitKind::Auth,
+            format!("no GitHub token for {}", account.site),
+        )
+        .hint("export GH_TOKEN=$(gh auth token), or run `csm auth login --tracker github`"));
     }
     Ok(())
 }

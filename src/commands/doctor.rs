@@ -128,7 +128,11 @@ pub fn checks(ctx: &Context) -> Vec<Check> {
                 .unwrap_or_else(|| "check the data folder's permissions (CSM_DATA_DIR)".into()),
         ),
     });
-    if let Some(resolved) = config {
+    if let Some(resolved) = config
+        && resolved.config.tracker.kind == TrackerChoice::Github
+    {
+        out.extend(github_checks(ctx));
+    } else if let Some(resolved) = config {
         out.push(credentials_check(ctx, resolved));
         if resolved.config.tracker.kind == TrackerChoice::Jira
             && out.last().is_some_and(|c| c.state == State::Ok)
@@ -151,6 +155,7 @@ fn config_detail(resolved: &Resolved) -> String {
     let tracker = match resolved.config.tracker.kind {
         TrackerChoice::Local => "local tracker",
         TrackerChoice::Jira => "Jira tracker",
+        TrackerChoice::Github => "GitHub tracker",
     };
     if files.is_empty() {
         format!("defaults only; {tracker}")
@@ -222,7 +227,11 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
     let site = resolved.config.jira.url.clone().unwrap_or_default();
     let mut out = vec![Check::ok(
         "jira",
-        format!("{kind} at {site}, signed in as {}", report.user),
+        format!(
+            "{kind} at {site}, signed in as {} ({})",
+            report.user,
+            super::auth::route_words(&report)
+        ),
     )];
     out.push(match &report.ac_field {
         Some(id) => Check::ok(
@@ -247,6 +256,7 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
         Ok(statuses) => {
             let missing: Vec<&String> = [&workflow.start_status, &workflow.done_status]
                 .into_iter()
+                .chain(&workflow.done_path)
                 .filter(|s| !statuses.iter().any(|x| x.eq_ignore_ascii_case(s)))
                 .collect();
             if missing.is_empty() {
@@ -269,7 +279,7 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
                             .join(", "),
                         statuses.join(", ")
                     ),
-                    "set [workflow] start_status / done_status to statuses of your workflow",
+                    "set [workflow] start_status / done_status / done_path to statuses of your workflow",
                 )
             }
         }
@@ -299,4 +309,103 @@ fn codex_check(config: Option<&Resolved>) -> Check {
         ),
         Err(e) => Check::fail("codex", e.to_string(), e.fix()),
     }
+}
+
+/// GitHub: the token's source, the repository (and the token's access to
+/// it), the token's scopes, the rate limit left.
+fn github_checks(ctx: &Context) -> Vec<Check> {
+    let fail = |name, e: CommandError| {
+        let fix = e.hints.first().cloned().unwrap_or_default();
+        Check::fail(name, e.message, fix)
+    };
+    let repo = match ctx.github_repo() {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return vec![Check::fail(
+                "github repo",
+                "no repository: [github] repo is unset and the origin remote names none",
+                "set [github] repo = \"owner/name\" (or CSM_GITHUB_REPO), or run csm in a clone",
+            )];
+        }
+        Err(e) => return vec![fail("github repo", e)],
+    };
+    let tracker = match ctx.github() {
+        Ok(t) => t,
+        Err(e) => return vec![fail("credentials", e)],
+    };
+    let mut out = Vec::new();
+    if let Ok(account) = ctx.github_account()
+        && let Ok(Some((_, origin))) = ctx.credentials().resolve_from(
+            crate::credentials::GITHUB_TOKEN_ENV_VARS,
+            &account,
+            ctx.config()
+                .ok()
+                .and_then(|c| c.config.github.token_command.as_deref()),
+            &env_var,
+        )
+    {
+        out.push(Check::ok(
+            "credentials",
+            format!("GitHub token from the {origin}"),
+        ));
+    }
+    let report = match tracker.repo_report(&repo) {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(fail("github repo", CommandError::from(e)));
+            return out;
+        }
+    };
+    let visibility = if report.private { "private" } else { "public" };
+    out.push(if report.has_issues {
+        Check::ok(
+            "github repo",
+            format!("{} ({visibility}, issues on)", report.full_name),
+        )
+    } else {
+        Check::fail(
+            "github repo",
+            format!("{} has issues turned off", report.full_name),
+            "turn issues on in the repository's settings",
+        )
+    });
+    let write = match report.can_write {
+        Some(true) => "may write",
+        Some(false) => "read-only",
+        None => "access unknown",
+    };
+    out.push(match (&report.scopes, report.can_write) {
+        (_, Some(false)) => Check {
+            name: "github token",
+            state: State::Warn,
+            detail: format!("the token is read-only on {}", report.full_name),
+            fix: Some("`csm done` needs issues write access: fine-grained Issues \"Read and write\", or the classic repo scope".into()),
+        },
+        (Some(scopes), _) => Check::ok(
+            "github token",
+            format!("classic token, scopes: {}; {write}", if scopes.trim().is_empty() { "none" } else { scopes.trim() }),
+        ),
+        (None, _) => Check::ok("github token", format!("fine-grained token (no scopes header); {write}")),
+    });
+    out.push(match (report.rate_remaining, report.rate_limit) {
+        (Some(left), limit) => {
+            let of = limit.map(|l| format!(" of {l}")).unwrap_or_default();
+            let detail = format!("{left}{of} requests left this hour");
+            if left < 100 {
+                Check {
+                    name: "github rate limit",
+                    state: State::Warn,
+                    detail,
+                    fix: Some("wait for the hourly reset before long runs".into()),
+                }
+            } else {
+                Check::ok("github rate limit", detail)
+            }
+        }
+        (None, _) => Check::ok(
+            "github rate limit",
+            "not limited (GitHub Enterprise Server)",
+        ),
+    });
+    out
 }

@@ -15,6 +15,7 @@ use crate::outbox::{self, kind};
 use crate::prompt::Template;
 use crate::report::{self, Report};
 use crate::store::Store;
+use crate::tracker::walk;
 use crate::tracker::{Ticket, TicketKey};
 
 /// Arguments of `csm done`.
@@ -61,7 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         return Err(no_session(&key));
     }
     let store = ctx.store()?;
-    let sessions = store.sessions_for_ticket(key.as_str())?;
+    let (key, sessions) = crate::session::sessions_of(&store, || ctx.tracker().ok(), &key)?;
     let session = crate::session::pick(&sessions, args.session.as_deref())
         .cloned()
         .ok_or_else(|| no_session(&key))?;
@@ -103,12 +104,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .status
         .clone()
         .unwrap_or_else(|| config.workflow.done_status.clone());
+    // `[workflow] done_path` spells the way out, one queued move a status.
+    let steps = match args.status {
+        Some(_) => vec![target.clone()],
+        None => walk::planned(&ticket.status, &target, &config.workflow.done_path),
+    };
 
     // A move that cannot happen is said now, before Codex is asked and
     // anything is posted.
     if !args.no_transition {
-        crate::tracker::check_transition(tracker.as_ref(), &key, &ticket.status, &target)
+        crate::tracker::check_transition(tracker.as_ref(), &key, &ticket.status, &steps[0])
             .map_err(|e| {
+                if matches!(e, crate::tracker::TrackerError::WalkStopped { .. }) {
+                    return CommandError::from(e);
+                }
                 let hint = match &e {
                     crate::tracker::TrackerError::TransitionNeedsFields { .. } => format!(
                         "move it in the tracker yourself, then post the note with `csm done {key} --no-transition`"
@@ -167,16 +176,26 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         repo,
         tests,
     );
-    let mut body = data
-        .render(&ctx.template_dirs(&session.folder))
-        .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    if args.edit {
-        body = edit_note(ctx, &body, &marker)?;
-    }
+    let dirs = ctx.template_dirs(&session.folder);
+    let render = |d: &NoteData| {
+        d.render(&dirs)
+            .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))
+    };
+    let (limit, size) = (tracker.comment_limit(), |b: &str| tracker.comment_size(b));
+    // The note within the tracker's limit: long evidence collapsed, then
+    // numbered parts.
+    let parts = if args.edit {
+        let body = edit_note(ctx, &render(&data)?, &marker)?;
+        note::fit_text(&body, key.as_str(), &marker, limit, size)
+    } else {
+        note::fit(&data, limit, size, render)?
+    };
 
     if args.dry_run {
-        println!("{}", body.trim_end());
-        println!("---");
+        for part in &parts {
+            println!("{}", part.body.trim_end());
+            println!("---");
+        }
         println!("would post this note to {key}");
         if blocked {
             println!(
@@ -196,9 +215,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
 
     // Queue everything before any request: from here on nothing is lost.
-    let mut items = vec![(kind::COMMENT, body, marker.clone())];
+    let mut items: Vec<_> = parts
+        .into_iter()
+        .map(|p| (kind::COMMENT, p.body, p.marker))
+        .collect();
+    items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
-        items.push((kind::TRANSITION, target.clone(), format!("{marker}:move")));
+        for (i, step) in steps.iter().enumerate() {
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                format!("-{}", i + 1)
+            };
+            items.push((
+                kind::TRANSITION,
+                step.clone(),
+                format!("{marker}:move{suffix}"),
+            ));
+        }
     }
     if args.log_work && active_ms == 0 {
         ctx.output.warn(&format!(

@@ -85,6 +85,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         return Err(CommandError::usage("no project for the new ticket")
             .hint("pass --project KEY, or set [jira] project in the config"));
     }
+    if matches!(goal, Goal::New(_))
+        && tracker.kind() == TrackerKind::Github
+        && args.project.is_none()
+        && ctx.github_repo()?.is_none()
+    {
+        return Err(CommandError::usage("no repository for the new issue")
+            .hint("pass --project owner/name, set [github] repo, or run csm in a clone"));
+    }
     let current: Option<Ticket> = match &goal {
         Goal::Criteria(key) => {
             let _spin = ctx.output.spinner(&format!("Reading {key}"));

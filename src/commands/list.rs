@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     print!("{}", table(ctx, &rows, now_ms()));
     if rows.iter().any(|r| r.ticket_offline) {
         ctx.output
-            .warn("the tracker is unreachable; ticket details marked * are cached");
+            .warn("ticket details marked * are the last known: the tracker was unreachable or its answer missed them");
     }
     Ok(())
 }
@@ -61,7 +61,9 @@ pub fn rows(
         }
         session::merge_infos(&mut infos, &tracker_id, found, &freshness);
     }
-    Ok(session::join(sessions, &infos))
+    let mut rows = session::join(sessions, &infos);
+    session::attach_notes(&mut rows, &store.outbox_note_states()?);
+    Ok(rows)
 }
 
 /// Fills in each row's token usage (cached; see `usage::of_threads`).
@@ -96,8 +98,11 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
             [
                 r.key.clone(),
                 format!("{summary}{mark}"),
-                sanitize(r.ticket_status.as_deref().unwrap_or("?")),
-                r.status.as_str().to_string(),
+                format!(
+                    "{}{mark}",
+                    sanitize(r.ticket_status.as_deref().unwrap_or("?"))
+                ),
+                r.status_label().to_string(),
                 session::age(r.last_activity_at.unwrap_or(r.created_at), now),
                 branch(r.branch.as_deref()),
                 session::short_folder(&r.folder, home.as_deref()),

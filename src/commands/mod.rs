@@ -123,6 +123,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     crate::credentials::keep_process_private();
     let output = Output::detect(cli.quiet);
     let ctx = Context::new(output)?;
+    ctx.register_short_keys();
     // Bare `csm` is the dashboard for a person at a terminal, and the list
     // for a script or a pipe (as `jj` runs `jj log`).
     let command = cli.command.unwrap_or_else(|| {

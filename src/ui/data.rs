@@ -66,6 +66,7 @@ impl Loader {
         }
         let mut rows = session::join(&sessions, &self.infos);
         mark_ticket_changes(store, &sessions, &mut rows)?;
+        session::attach_notes(&mut rows, &store.outbox_note_states()?);
         self.sessions = sessions;
         Ok(rows)
     }
@@ -283,6 +284,29 @@ mod tests {
     }
 
     #[test]
+    fn a_done_session_whose_note_waits_shows_where_the_note_is() {
+        let (store, now) = fixture::store();
+        let id = store
+            .outbox_add("PROJ-99", fixture::JIRA, "comment", "n csm-9", "csm-9")
+            .unwrap();
+        let label = |store: &Store| {
+            fixture::rows(store, now)
+                .iter()
+                .find(|r| r.key == "PROJ-99")
+                .map(|r| r.status_label())
+        };
+        assert_eq!(label(&store), Some("note queued"), "shown though done");
+        assert!(store.outbox_claim(id, "me", 60_000).unwrap().is_some());
+        store
+            .outbox_fail_as(id, "me", "HTTP 400: too long", true)
+            .unwrap();
+        assert_eq!(label(&store), Some("note refused"));
+        assert!(store.outbox_edit(id, "short csm-9").unwrap());
+        store.outbox_mark_sent(id, Some("1")).unwrap();
+        assert_eq!(label(&store), None, "done and delivered: gone");
+    }
+
+    #[test]
     fn rows_use_the_cache_then_the_trackers_answer() {
         let (store, now) = fixture::store();
         let mut loader = Loader::new();
@@ -296,6 +320,7 @@ mod tests {
             TicketInfo {
                 summary: "Renamed".into(),
                 status: "In Review".into(),
+                ..TicketInfo::default()
             },
         );
         loader.set_tickets(fixture::JIRA, found, &Freshness::Fresh);

@@ -43,16 +43,16 @@ fn commit_file(dir: &Path, name: &str, text: &str, subject: &str) {
 
 /// A test world: the fake Jira (or none), the mock model, a git repository
 /// as the work folder, and a real Codex session linked to the ticket.
-struct World {
-    env: TestEnv,
-    model: MockModel,
-    jira: Option<FakeJira>,
-    key: String,
-    codex_id: String,
+pub(crate) struct World {
+    pub(crate) env: TestEnv,
+    pub(crate) model: MockModel,
+    pub(crate) jira: Option<FakeJira>,
+    pub(crate) key: String,
+    pub(crate) codex_id: String,
 }
 
 impl World {
-    fn jira(mode: Mode) -> World {
+    pub(crate) fn jira(mode: Mode) -> World {
         let fake = FakeJira::start(mode);
         fake.add_issue(
             "PROJ-1",
@@ -66,7 +66,7 @@ impl World {
         World::finish(env, Some(fake), "PROJ-1")
     }
 
-    fn local() -> World {
+    pub(crate) fn local() -> World {
         let env = TestEnv::new();
         git(env.work(), &["init", "-q", "-b", "main"]);
         let mut args = vec!["ticket", "new", "Export sessions as CSV"];
@@ -77,7 +77,7 @@ impl World {
         World::finish(env, None, "CSM-1")
     }
 
-    fn finish(mut env: TestEnv, jira: Option<FakeJira>, key: &str) -> World {
+    pub(crate) fn finish(mut env: TestEnv, jira: Option<FakeJira>, key: &str) -> World {
         let model = MockModel::start();
         model.write_codex_config(&env.codex_home(), "");
         env.set_env("CSM_CODEX_BIN", codex_bin());
@@ -111,7 +111,7 @@ impl World {
     }
 
     /// Records an hour of Codex running in the session.
-    fn add_active_hour(&self) {
+    pub(crate) fn add_active_hour(&self) {
         let conn = rusqlite::Connection::open(self.env.store_file()).unwrap();
         let now = csm::store::now_ms();
         for (at, kind) in [(now - 7_200_000, "launched"), (now - 3_600_000, "exited")] {
@@ -123,12 +123,12 @@ impl World {
         }
     }
 
-    fn fake(&self) -> &FakeJira {
+    pub(crate) fn fake(&self) -> &FakeJira {
         self.jira.as_ref().expect("a Jira world")
     }
 
     /// Queues the model's report: `statuses[i]` for criterion i+1.
-    fn answer(&self, statuses: &[&str]) {
+    pub(crate) fn answer(&self, statuses: &[&str]) {
         let criteria: Vec<Value> = statuses
             .iter()
             .enumerate()
@@ -143,12 +143,12 @@ impl World {
         );
     }
 
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::open(&self.env.store_file()).unwrap()
     }
 
     /// The fake's comments on the ticket, as Markdown.
-    fn comments(&self) -> Vec<String> {
+    pub(crate) fn comments(&self) -> Vec<String> {
         let issue = self.fake().issue(&self.key).unwrap();
         issue
             .comments
@@ -162,7 +162,7 @@ impl World {
             .collect()
     }
 
-    fn status(&self) -> String {
+    pub(crate) fn status(&self) -> String {
         match &self.jira {
             Some(f) => f.issue(&self.key).unwrap().status,
             None => {
@@ -173,7 +173,7 @@ impl World {
         }
     }
 
-    fn posts_to(&self, path_part: &str) -> usize {
+    pub(crate) fn posts_to(&self, path_part: &str) -> usize {
         self.fake()
             .requests()
             .iter()
@@ -682,4 +682,130 @@ fn cleanup_removes_the_worktree_only_when_nothing_would_be_lost() {
         run.stderr
     );
     assert!(!tree.exists());
+}
+
+/// From In Progress, where the workflow has no direct way to Done: the
+/// walk goes through In Review, with one note, and `csm list` shows Done
+/// at once although the site's search lags.
+#[test]
+fn done_walks_through_in_review_with_one_note() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_review_workflow();
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.env.run(&["list", "--all", "--json"]).ok();
+    w.fake().set_search_lag(true);
+    w.answer(&["met", "met"]);
+    let run = w.env.run(&["done", "PROJ-1"]).ok();
+    assert!(
+        run.stderr.contains("PROJ-1 → In Review → Done"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.status(), "Done");
+    assert_eq!(w.comments().len(), 1);
+    assert!(
+        w.comments()[0].contains("moved to Done"),
+        "{:?}",
+        w.comments()
+    );
+    assert_eq!(w.posts_to("/transitions"), 2);
+    assert!(w.store().outbox_pending().unwrap().is_empty());
+    let run = w.env.run(&["list", "--all", "--json"]).ok();
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["ticket_status"], "Done", "{rows}");
+    assert_eq!(rows[0]["ticket_offline"], false);
+}
+
+/// `[workflow] done_path` spells the way out: one queued move a status.
+#[test]
+fn done_follows_the_configured_path() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_review_workflow();
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.env.write_user_config(&format!(
+        "{}[workflow]\ndone_path = [\"In Review\", \"Done\"]\n",
+        w.fake().csm_config("PROJ")
+    ));
+    w.answer(&["met", "met"]);
+    let run = w.env.run(&["done", "PROJ-1"]).ok();
+    assert!(run.stderr.contains("PROJ-1 → In Review"), "{}", run.stderr);
+    assert!(run.stderr.contains("PROJ-1 → Done"), "{}", run.stderr);
+    assert_eq!(w.status(), "Done");
+    assert_eq!(w.comments().len(), 1);
+}
+
+/// The only way on needs a field csm does not set: `done` says where the
+/// ticket stands, the field and how to finish, and changes nothing.
+#[test]
+fn done_stops_before_a_step_that_needs_a_field_and_changes_nothing() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_workflow(&[
+        ("To Do", "11", "In Progress", &[]),
+        ("In Progress", "21", "In Review", &["Reviewer"]),
+        ("In Progress", "22", "To Do", &[]),
+        ("In Review", "31", "Done", &[]),
+    ]);
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.answer(&["met", "met"]);
+    w.fake().clear_requests();
+    let run = w.env.run(&["done", "PROJ-1"]).fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "moving PROJ-1 to \"Done\" stopped at \"In Progress\": the step to \"In Review\" needs Reviewer, which csm does not set"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--status"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[workflow] done_path"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.status(), "In Progress");
+    assert!(w.comments().is_empty());
+    assert_eq!(w.posts_to("/"), 0, "nothing written");
+    assert!(w.store().outbox_pending().unwrap().is_empty());
+}
+
+/// The local tracker too: csm's own move shows at once in `list`, though
+/// the cache was filled a moment before.
+#[test]
+fn list_after_done_on_the_local_tracker_shows_the_new_status() {
+    let w = World::local();
+    let run = w.env.run(&["list", "--json"]).ok();
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["ticket_status"], "To Do");
+    w.answer(&["met", "met"]);
+    w.env.run(&["done", "CSM-1"]).ok();
+    let run = w.env.run(&["list", "--all", "--json"]).ok();
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["ticket_status"], "Done");
+}
+
+/// A walk cut short after its first step stays queued; the retry goes on
+/// from the status the ticket reached, taking no step twice.
+#[test]
+fn a_walk_cut_short_goes_on_from_where_it_stopped() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_review_workflow();
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.answer(&["met", "met"]);
+    // The check, the first step's list and move pass; the second step's
+    // list fails.
+    for _ in 0..3 {
+        w.fake()
+            .fail_next(Some("/transitions"), Fault::Delay(Duration::ZERO));
+    }
+    w.fake()
+        .fail_next(Some("/transitions"), Fault::Status(400, None));
+    let run = w.env.run(&["done", "PROJ-1"]).fails_with(1);
+    assert!(run.stderr.contains("will be retried"), "{}", run.stderr);
+    assert_eq!(w.status(), "In Review");
+    assert_eq!(w.comments().len(), 1);
+    let run = w.env.run(&["sync"]).ok();
+    assert!(run.stderr.contains("PROJ-1 → Done"), "{}", run.stderr);
+    assert_eq!(w.status(), "Done");
+    assert_eq!(w.posts_to("/transitions"), 2, "no step taken twice");
+    assert_eq!(w.comments().len(), 1);
 }

@@ -63,18 +63,7 @@ fn a_full_cycle_at_debug_level_leaks_the_token_nowhere() {
             work.display()
         ),
     );
-    // The real Codex, behind a wrapper that writes down what it was given.
-    let calls = env.root().join("codex-calls.txt");
-    let wrapper = env.root().join("bin/codex");
-    write_script(
-        &wrapper,
-        &format!(
-            "{{ echo \"argv: $*\"; env; echo ---; }} >> '{}'\nexec '{}' \"$@\"",
-            calls.display(),
-            codex_bin().display()
-        ),
-    );
-    env.set_env("CSM_CODEX_BIN", &wrapper);
+    let calls = recording_codex(&mut env);
     env.set_env("CSM_JIRA_TOKEN", TOKEN);
     for (k, v) in MockModel::hermetic_env() {
         env.set_env(k, v);
@@ -146,8 +135,39 @@ fn a_full_cycle_at_debug_level_leaks_the_token_nowhere() {
         .chain([&done.stdout, &done.stderr])
         .cloned()
         .collect::<Vec<_>>();
-    for needle in &needles {
-        for text in &texts {
+    audit(&env, &texts, &needles, &calls, "CSM_JIRA_TOKEN");
+}
+
+/// Puts the real Codex behind a wrapper that writes down its argv and
+/// environment at every run; returns the file it writes to.
+pub(crate) fn recording_codex(env: &mut TestEnv) -> std::path::PathBuf {
+    let calls = env.root().join("codex-calls.txt");
+    let wrapper = env.root().join("bin/codex");
+    write_script(
+        &wrapper,
+        &format!(
+            "{{ echo \"argv: $*\"; env; echo ---; }} >> '{}'\nexec '{}' \"$@\"",
+            calls.display(),
+            codex_bin().display()
+        ),
+    );
+    env.set_env("CSM_CODEX_BIN", &wrapper);
+    calls
+}
+
+/// Searches every text printed and every file under the test's root (the
+/// store, the logs, CODEX_HOME, the recorded Codex argv and environment)
+/// for each needle; checks that the recorded Codex runs (at least three:
+/// start, resume, the report) never had the variable `token_var`.
+pub(crate) fn audit(
+    env: &TestEnv,
+    texts: &[String],
+    needles: &[String],
+    calls: &Path,
+    token_var: &str,
+) {
+    for needle in needles {
+        for text in texts {
             assert!(
                 !text.contains(needle.as_str()),
                 "the token was printed:\n{text}"
@@ -170,9 +190,9 @@ fn a_full_cycle_at_debug_level_leaks_the_token_nowhere() {
     }
     // The wrapper saw three Codex runs (start, resume, the report), none
     // with the token's variable.
-    let seen = std::fs::read_to_string(&calls).unwrap();
+    let seen = std::fs::read_to_string(calls).unwrap();
     assert!(seen.matches("argv: ").count() >= 3, "{seen}");
-    assert!(!seen.contains("CSM_JIRA_TOKEN"), "{seen}");
+    assert!(!seen.contains(token_var), "{seen}");
     // The store, the logs and CODEX_HOME were among the files searched.
     let all: Vec<String> = files(env.root())
         .iter()

@@ -16,6 +16,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+mod site;
+#[allow(unused_imports)]
+pub use site::{CLOUD_ID, SCOPED_TOKEN};
+
 /// Which Jira the fake plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -55,6 +59,9 @@ pub enum Fault {
     /// Handle the request normally (state changes happen), then wait this
     /// long before answering: a timeout after the fact.
     ActThenDelay(Duration),
+    /// Handle the request normally (state changes happen), then answer
+    /// this error status instead: stored, but the answer failed.
+    ActThenStatus(u16),
 }
 
 /// An issue in the fake.
@@ -91,6 +98,14 @@ struct Inner {
     faults: VecDeque<(Option<String>, Fault)>,
     page_size: usize,
     next_id: u64,
+    /// What real sites do beyond the basics (see `site.rs`).
+    site: site::Site,
+    /// Outbox knobs: every comment POST waits this long before it is
+    /// handled; comments longer than this are refused; every comment is
+    /// refused with this message (a permanent 400).
+    comment_delay: Option<Duration>,
+    comment_limit: Option<usize>,
+    comment_refusal: Option<String>,
 }
 
 /// The running fake.
@@ -119,6 +134,10 @@ impl FakeJira {
             faults: VecDeque::new(),
             page_size: 50,
             next_id: 10_000,
+            site: site::Site::default(),
+            comment_delay: None,
+            comment_limit: None,
+            comment_refusal: None,
         }));
         let app = Router::new()
             .fallback(handle)
@@ -222,8 +241,9 @@ impl FakeJira {
             Mode::DataCenter => "datacenter",
         };
         format!(
-            "[tracker]\nkind = \"jira\"\n[jira]\nurl = \"{}\"\nemail = \"{EMAIL}\"\ndeployment = \"{deployment}\"\nproject = \"{project}\"\ntimeout_secs = 5\n",
-            self.url()
+            "[tracker]\nkind = \"jira\"\n[jira]\nurl = \"{}\"\nemail = \"{EMAIL}\"\ndeployment = \"{deployment}\"\nproject = \"{project}\"\ntimeout_secs = 5\ngateway_url = \"{}\"\n",
+            self.url(),
+            self.gateway_url()
         )
     }
 }
@@ -330,7 +350,18 @@ async fn handle(
             tokio::time::sleep(d).await;
             return resp;
         }
+        Some(Fault::ActThenStatus(code)) => {
+            let _stored = answer(&inner, &method, &uri, &headers, &text);
+            return error(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
+                &["injected fault after the request was handled"],
+                json!({}),
+            );
+        }
         None => {}
+    }
+    if let Some(refused) = comment_knobs(&inner, &method, &uri, &text).await {
+        return refused;
     }
     answer(&inner, &method, &uri, &headers, &text)
 }
@@ -348,14 +379,14 @@ fn answer(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let expected = match mode {
-        Mode::Cloud => format!("Basic {}", b64(format!("{EMAIL}:{TOKEN}").as_bytes())),
-        Mode::DataCenter => format!("Bearer {TOKEN}"),
-    };
-    let path = uri.path();
+    let (path, via_gateway) = site::route(uri.path());
+    let path = path.as_str();
+    if let Some(info) = site::tenant_info(mode, path) {
+        return ok(StatusCode::OK, info);
+    }
     // Like Jira, serverInfo answers without a login.
     let public = path.ends_with("/serverInfo");
-    if auth != expected && !public {
+    if !site::auth_ok(&st, auth, via_gateway) && !public {
         return error(
             StatusCode::UNAUTHORIZED,
             &["You are not authenticated. Authentication required to perform this operation."],
@@ -395,7 +426,15 @@ fn answer(
         .map(|(k, v)| (k.to_string(), v.replace("%2C", ",").replace('+', " ")))
         .collect();
     let json_body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let mut parts: Vec<String> = rest
+        .trim_start_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    if parts.len() > 1 && parts[0] == "issue" {
+        parts[1] = site::resolve(&st, &parts[1]);
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     match (method.as_str(), parts.as_slice()) {
         ("GET", ["myself"]) => ok(
             StatusCode::OK,
@@ -412,7 +451,7 @@ fn answer(
         ),
         ("GET", ["project", _, "statuses"]) => ok(
             StatusCode::OK,
-            json!([{"name": "Story", "statuses": STATUSES.iter().map(|(_, n)| json!({"name": n})).collect::<Vec<_>>()}]),
+            json!([{"name": "Story", "statuses": site::statuses(&st).unwrap_or_else(|| STATUSES.iter().map(|(_, n)| (*n).to_string()).collect()).iter().map(|n| json!({"name": n, "statusCategory": {"key": site::category(n)}})).collect::<Vec<_>>()}]),
         ),
         ("GET", ["issue", key]) => match st.issues.get(*key) {
             None => not_found(),
@@ -570,6 +609,10 @@ fn answer(
         }
         ("GET", ["issue", key, "transitions"]) => match st.issues.get(*key) {
             None => not_found(),
+            Some(i) if site::transitions(&st, &i.status).is_some() => ok(
+                StatusCode::OK,
+                json!({"transitions": site::transitions(&st, &i.status)}),
+            ),
             Some(i) => {
                 let list: Vec<Value> = STATUSES
                     .iter()
@@ -593,6 +636,15 @@ fn answer(
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            if !st.issues.contains_key(*key) {
+                return not_found();
+            }
+            site::changed(&mut st, key);
+            match site::take(&mut st, key, &id, &json_body) {
+                Some(Ok(())) => return StatusCode::NO_CONTENT.into_response(),
+                Some(Err(m)) => return error(StatusCode::BAD_REQUEST, &[&m], json!({})),
+                None => {}
+            }
             let Some(i) = st.issues.get_mut(*key) else {
                 return not_found();
             };
@@ -708,7 +760,7 @@ fn issue_json(i: &Issue, wanted: &[String]) -> Value {
     let all = json!({
         "summary": i.summary,
         "description": i.description,
-        "status": {"name": i.status},
+        "status": {"name": i.status, "statusCategory": {"key": site::category(&i.status)}},
         "labels": i.labels,
         "issuetype": {"name": i.issue_type},
         "updated": "2026-11-25T08:00:00.000+0000",
@@ -736,7 +788,10 @@ fn search(st: &Inner, jql: &str) -> Vec<Value> {
         return st
             .issues
             .values()
-            .filter(|i| keys.contains(&i.key.as_str()))
+            .filter(|i| {
+                keys.iter()
+                    .any(|k| site::resolve(st, k) == i.key && !site::lagging(st, &i.key))
+            })
             .map(|i| issue_json(i, &wanted))
             .collect();
     }
@@ -747,9 +802,83 @@ fn search(st: &Inner, jql: &str) -> Vec<Value> {
         return st
             .issues
             .values()
-            .filter(|i| i.key.starts_with(&format!("{project}-")))
+            .filter(|i| i.key.starts_with(&format!("{project}-")) && !site::lagging(st, &i.key))
             .map(|i| issue_json(i, &wanted))
             .collect();
     }
     Vec::new()
+}
+
+/// The outbox knobs for a comment POST: the delay, then a refusal (the
+/// fixed one, or Jira's "too long" over the limit), as Jira answers them.
+async fn comment_knobs(
+    inner: &Arc<Mutex<Inner>>,
+    method: &Method,
+    uri: &Uri,
+    body: &str,
+) -> Option<Response> {
+    if method != Method::POST || !uri.path().ends_with("/comment") {
+        return None;
+    }
+    let (delay, limit, refusal, mode) = {
+        let st = inner.lock().unwrap();
+        (
+            st.comment_delay,
+            st.comment_limit,
+            st.comment_refusal.clone(),
+            st.mode,
+        )
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(message) = refusal {
+        return Some(error(StatusCode::BAD_REQUEST, &[&message], json!({})));
+    }
+    let limit = limit?;
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let size = match mode {
+        Mode::Cloud => adf_text_len(&v["body"]),
+        Mode::DataCenter => v["body"].as_str().unwrap_or_default().chars().count(),
+    };
+    (size > limit).then(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &[],
+            json!({"comment": format!("The entered text is too long. It exceeds the allowed limit of {limit} characters.")}),
+        )
+    })
+}
+
+/// Characters of text in an ADF document.
+fn adf_text_len(v: &Value) -> usize {
+    match v {
+        Value::Object(o) => {
+            let own = match (o.get("type").and_then(Value::as_str), o.get("text")) {
+                (Some("text"), Some(Value::String(t))) => t.chars().count(),
+                _ => 0,
+            };
+            own + o.get("content").map_or(0, adf_text_len)
+        }
+        Value::Array(a) => a.iter().map(adf_text_len).sum(),
+        _ => 0,
+    }
+}
+
+impl FakeJira {
+    /// Every comment POST waits this long before it is handled.
+    pub fn set_comment_delay(&self, delay: Option<Duration>) {
+        self.inner.lock().unwrap().comment_delay = delay;
+    }
+
+    /// Comments longer than `limit` characters of text are refused with
+    /// Jira's 400 "The entered text is too long".
+    pub fn set_comment_limit(&self, limit: Option<usize>) {
+        self.inner.lock().unwrap().comment_limit = limit;
+    }
+
+    /// Every comment is refused with a 400 and this message (until `None`).
+    pub fn refuse_comments(&self, message: Option<&str>) {
+        self.inner.lock().unwrap().comment_refusal = message.map(str::to_string);
+    }
 }

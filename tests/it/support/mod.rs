@@ -3,6 +3,7 @@
 //! 127.0.0.1.
 #![allow(dead_code)]
 pub mod env;
+pub mod fake_github;
 pub mod fake_jira;
 pub mod mock_model;
 pub mod tmux;
