@@ -16,6 +16,8 @@
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -83,19 +85,25 @@ pub struct Watcher {
     /// Dropping it wakes the thread at once.
     stop: Option<Sender<()>>,
     handle: Option<JoinHandle<()>>,
+    /// Whether the thread holds the ticket's lease (then stopping waits a
+    /// moment for it to give the lease up).
+    leased: Arc<AtomicBool>,
 }
 
 impl Watcher {
     /// Starts watching.
     pub fn spawn(setup: Setup) -> Watcher {
         let (stop, stopped) = std::sync::mpsc::channel();
+        let leased = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&leased);
         let handle = std::thread::Builder::new()
             .name("csm-watch".into())
-            .spawn(move || run(setup, &stopped))
+            .spawn(move || run(setup, &stopped, &flag))
             .ok();
         Watcher {
             stop: Some(stop),
             handle,
+            leased,
         }
     }
 }
@@ -108,6 +116,10 @@ impl Drop for Watcher {
         let Some(handle) = self.handle.take() else {
             return;
         };
+        // Nothing to give up: Codex's exit is not held up at all.
+        if !self.leased.load(Ordering::Acquire) {
+            return;
+        }
         let deadline = Instant::now() + STOP_WAIT;
         while !handle.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
@@ -134,12 +146,22 @@ struct State {
     lease: String,
     lease_ms: i64,
     rollout: Option<PathBuf>,
+    /// Whether the lease was taken.
+    leased: bool,
     /// With `live = "notify"`: the ticket as last notified (the snapshot
     /// stays, so `resume` still tells Codex).
     notified: Option<Ticket>,
 }
 
-fn run(setup: Setup, stop: &Receiver<()>) {
+fn run(setup: Setup, stop: &Receiver<()>, leased: &AtomicBool) {
+    // The store is opened at the first look, not before: a Codex that
+    // exits at once costs nothing.
+    if !matches!(
+        stop.recv_timeout(TURN_LOOK.min(setup.every)),
+        Err(RecvTimeoutError::Timeout)
+    ) {
+        return;
+    }
     let Ok(store) = Store::open(&setup.store_path) else {
         return;
     };
@@ -151,6 +173,7 @@ fn run(setup: Setup, stop: &Receiver<()>) {
             .saturating_mul(3)
             .saturating_add(30_000),
         rollout: None,
+        leased: false,
         notified: None,
     };
     let latest_turn = |store: &Store| {
@@ -179,13 +202,18 @@ fn run(setup: Setup, stop: &Receiver<()>) {
             continue;
         }
         next = now + setup.every;
-        match check(&setup, &store, &mut state) {
+        let result = check(&setup, &store, &mut state);
+        leased.store(state.leased, Ordering::Release);
+        match result {
             Ok(Checked::Pending) => next = now + PENDING_RETRY.min(setup.every),
             Ok(_) => {}
             Err(e) => tracing::info!(key = %setup.key, error = %e, "watching the ticket"),
         }
     }
-    let _ = store.release_lease(&state.lease, &state.owner);
+    if state.leased {
+        let _ = store.release_lease(&state.lease, &state.owner);
+    }
+    leased.store(false, Ordering::Release);
 }
 
 fn check(setup: &Setup, store: &Store, state: &mut State) -> Result<Checked, String> {
@@ -198,10 +226,10 @@ fn check(setup: &Setup, store: &Store, state: &mut State) -> Result<Checked, Str
     let Some(thread) = session.codex_session_id.clone() else {
         return Ok(Checked::Quiet);
     };
-    if !store
+    state.leased = store
         .take_lease(&state.lease, &state.owner, state.lease_ms)
-        .map_err(|e| e.to_string())?
-    {
+        .map_err(|e| e.to_string())?;
+    if !state.leased {
         return Ok(Checked::Quiet);
     }
     let Some(before) = session
