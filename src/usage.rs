@@ -117,8 +117,8 @@ pub fn total<'a>(usages: impl IntoIterator<Item = &'a Usage>) -> Option<Usage> {
     })
 }
 
-/// Every plain rollout under Codex's sessions folder, by thread id (the
-/// UUID at the end of `rollout-<time>-<uuid>.jsonl`).
+/// Every rollout under Codex's sessions folder, by thread id (the UUID at
+/// the end of `rollout-<time>-<uuid>.jsonl[.zst]`).
 fn rollout_index(codex_home: &Path) -> HashMap<String, PathBuf> {
     let mut index = HashMap::new();
     let mut stack = vec![crate::codex::rollout::sessions_dir(codex_home)];
@@ -134,11 +134,16 @@ fn rollout_index(codex_home: &Path) -> HashMap<String, PathBuf> {
             }
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if let Some(stem) = name.strip_suffix(".jsonl")
-                && name.starts_with("rollout-")
-                && stem.len() >= 36
-                && let Some(id) = stem.get(stem.len() - 36..)
-            {
+            let Some(kind) = crate::codex::rollout::rollout_name(&name) else {
+                continue;
+            };
+            let stem = name.trim_end_matches(".zst").trim_end_matches(".jsonl");
+            let Some(id) = stem.len().checked_sub(36).and_then(|i| stem.get(i..)) else {
+                continue;
+            };
+            // A plain rollout wins: Codex writes one back when it resumes a
+            // compressed session.
+            if kind == crate::codex::rollout::Compression::Plain || !index.contains_key(id) {
                 index.insert(id.to_string(), path);
             }
         }
@@ -196,5 +201,13 @@ mod tests {
         many.extend(["x1", "x2", "x3", "x4", "x5", "x6", "x7"]);
         let got = of_threads(&store, home.path(), &many);
         assert_eq!((got.len(), got[a].input_tokens), (2, 99));
+        // A compressed rollout is read too.
+        let c = "01a23d30-14e1-7010-875d-cdc919380088";
+        let plain = rollout(home.path(), c, &[7, 42]);
+        let zst = plain.with_extension("jsonl.zst");
+        let bytes = zstd::encode_all(std::fs::read(&plain).unwrap().as_slice(), 0).unwrap();
+        std::fs::write(&zst, bytes).unwrap();
+        std::fs::remove_file(&plain).unwrap();
+        assert_eq!(of_threads(&store, home.path(), &[c])[c].input_tokens, 42);
     }
 }

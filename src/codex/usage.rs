@@ -4,7 +4,7 @@
 //! and active time come from the `task_started` / `task_complete` pairs.
 //!
 //! The reader takes lines (of a plain or a decompressed rollout alike);
-//! [`read`] opens a plain `.jsonl` file.
+//! [`read`] opens a `.jsonl` or `.jsonl.zst` file through `rollout::open`.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -136,11 +136,10 @@ pub fn from_reader(reader: impl BufRead) -> Usage {
     from_lines(reader.lines().map_while(Result::ok))
 }
 
-/// Reads the usage of a plain `.jsonl` rollout; `None` when it cannot be
-/// opened.
+/// Reads the usage of a rollout, plain or compressed (`.jsonl.zst`);
+/// `None` when it cannot be opened.
 pub fn read(path: &Path) -> Option<Usage> {
-    let file = std::fs::File::open(path).ok()?;
-    Some(from_reader(std::io::BufReader::new(file)))
+    super::rollout::open(path, u64::MAX).ok().map(from_reader)
 }
 
 /// Whether a turn is running: the last `task_started` of these lines (the
