@@ -47,11 +47,14 @@ pub enum EventKind {
     TabStopped,
     /// A tab's command ended.
     TabExited,
+    /// A running session was told (or the user notified) that its ticket
+    /// changed.
+    TicketChanged,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Launched,
         EventKind::Captured,
         EventKind::TurnComplete,
@@ -68,6 +71,7 @@ impl EventKind {
         EventKind::TabFailed,
         EventKind::TabStopped,
         EventKind::TabExited,
+        EventKind::TicketChanged,
     ];
 
     /// Every tab event's stored kind starts with this.
@@ -99,6 +103,7 @@ impl EventKind {
             EventKind::TabFailed => "tab-failed",
             EventKind::TabStopped => "tab-stopped",
             EventKind::TabExited => "tab-exited",
+            EventKind::TicketChanged => "ticket-changed",
         }
     }
 
@@ -174,6 +179,24 @@ pub struct ReportEvent {
     pub problem: Option<String>,
 }
 
+/// `ticket-changed`: a running session was told (`queue`) or the user
+/// notified (`notify`) that the ticket changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketChanged {
+    /// `notify` or `queue` (`[workflow] live`).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// What changed, in one line.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The message queued into the running session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The Codex thread it was queued into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+}
+
 /// `worktree-removed`: csm removed a worktree.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorktreeRemoved {
@@ -203,6 +226,8 @@ pub enum SessionEvent {
     WorktreeRemoved(WorktreeRemoved),
     /// One of a tab's steps (its payload is folded by `tabs::record`).
     Tab(EventKind, Value),
+    /// The ticket changed while the session ran.
+    TicketChanged(TicketChanged),
     /// A kind this version does not know, or a payload that does not read:
     /// kept as stored.
     Other {
@@ -226,6 +251,7 @@ impl SessionEvent {
             SessionEvent::Worktree(_) => EventKind::Worktree,
             SessionEvent::WorktreeRemoved(_) => EventKind::WorktreeRemoved,
             SessionEvent::Tab(kind, _) => *kind,
+            SessionEvent::TicketChanged(_) => EventKind::TicketChanged,
             SessionEvent::Other { .. } => return None,
         })
     }
@@ -244,6 +270,7 @@ impl SessionEvent {
             SessionEvent::Done => Value::Object(Default::default()),
             SessionEvent::Worktree(v) | SessionEvent::Tab(_, v) => v.clone(),
             SessionEvent::WorktreeRemoved(p) => json(p),
+            SessionEvent::TicketChanged(p) => json(p),
             SessionEvent::Other { kind, data } => return (kind.clone(), data.clone()),
         };
         let kind = self.kind().map_or("", EventKind::as_str);
@@ -271,6 +298,7 @@ impl SessionEvent {
             EventKind::Done => Some(SessionEvent::Done),
             EventKind::Worktree => Some(SessionEvent::Worktree(data.clone())),
             EventKind::WorktreeRemoved => typed(data).map(SessionEvent::WorktreeRemoved),
+            EventKind::TicketChanged => typed(data).map(SessionEvent::TicketChanged),
             k => Some(SessionEvent::Tab(k, data.clone())),
         };
         event.unwrap_or_else(other)

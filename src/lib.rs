@@ -36,5 +36,7 @@ pub mod tabs;
 pub mod tracker;
 pub mod trust;
 pub mod ui;
+pub mod usage;
+pub mod watch;
 pub mod workflow;
 pub mod worktree;

@@ -5,7 +5,6 @@
 
 use crate::codex::notify;
 use crate::command_error::CommandError;
-use crate::config::NotifyKind;
 use crate::context::Context;
 use crate::event::{SessionEvent, TurnComplete};
 use crate::store::SessionStatus;
@@ -81,39 +80,4 @@ fn announce(ctx: &Context, key: &str, message: Option<&str>) -> Result<(), Comma
     Ok(())
 }
 
-/// Rings the bell or runs `[notify] command` with "KEY: first line of
-/// `message`", as `[notify] on_turn` says (also used for tab requests that
-/// wait for the user's approval).
-pub fn announce_to(notify: &crate::config::NotifySection, key: &str, message: Option<&str>) {
-    match notify.on_turn {
-        NotifyKind::Off => {}
-        NotifyKind::Bell => {
-            // The hook runs in Codex's terminal (csm's PTY), so the bell
-            // reaches the user's terminal through the passthrough.
-            if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
-                use std::io::Write;
-                let _ = tty.write_all(b"\x07");
-            }
-        }
-        NotifyKind::Command => {
-            let Some((program, args)) = notify.command.split_first() else {
-                return;
-            };
-            let first_line = message
-                .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
-                .map(crate::output::sanitize)
-                .unwrap_or_default();
-            let text: String = format!("{key}: {first_line}").chars().take(200).collect();
-            let status = std::process::Command::new(program)
-                .args(args)
-                .arg(text)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-            if let Err(e) = status {
-                tracing::warn!(error = %e, program, "notification command failed");
-            }
-        }
-    }
-}
+pub use crate::workflow::watching::announce_to;

@@ -31,6 +31,8 @@ struct SessionDetail {
     #[serde(flatten)]
     row: SessionRow,
     last_assistant_message: Option<String>,
+    /// What csm told the running Codex of the ticket's changes.
+    ticket_changes: Vec<Event>,
     events: Vec<Event>,
     tabs: Vec<Tab>,
 }
@@ -39,6 +41,8 @@ struct SessionDetail {
 struct Shown {
     ticket: Option<Ticket>,
     ticket_error: Option<String>,
+    /// The sum of the sessions' token usage.
+    usage: Option<crate::usage::Usage>,
     sessions: Vec<SessionDetail>,
 }
 
@@ -66,7 +70,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             ticket_error.unwrap_or_else(|| format!("no session for {key}")),
         ));
     }
-    let rows = super::list::rows(ctx, store, &sessions)?;
+    let mut rows = super::list::rows(ctx, store, &sessions)?;
+    super::list::add_usage(ctx, store, &mut rows);
+    let usage = crate::usage::total(rows.iter().filter_map(|r| r.usage.as_ref()));
     let mut details = Vec::new();
     for row in rows {
         let events = store.events(row.id, RECENT_EVENTS)?;
@@ -78,9 +84,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             })
             .or_else(|| rollout_message(ctx, row.codex_session_id.as_deref()));
         let tabs = crate::tabs::session_tabs(store, row.id)?;
+        let ticket_changes = store.events_of(row.id, crate::event::EventKind::TicketChanged)?;
         details.push(SessionDetail {
             row,
             last_assistant_message,
+            ticket_changes,
             events,
             tabs,
         });
@@ -88,6 +96,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let shown = Shown {
         ticket,
         ticket_error,
+        usage,
         sessions: details,
     };
     if args.json {
@@ -171,6 +180,23 @@ fn render(ctx: &Context, key: &TicketKey, shown: &Shown) -> String {
             out.push_str("  last message:\n");
             for line in sanitize(m).lines().take(12) {
                 out.push_str(&format!("    {line}\n"));
+            }
+        }
+        if let Some(u) = &r.usage {
+            out.push_str(&format!("  usage:         {}\n", u.summary_line()));
+        }
+        if !d.ticket_changes.is_empty() {
+            out.push_str("  ticket changes told to Codex:\n");
+            for e in &d.ticket_changes {
+                let how = match e.data["mode"].as_str() {
+                    Some("notify") => "notified only",
+                    _ => "queued",
+                };
+                out.push_str(&format!(
+                    "    {:>4}  {how}: {}\n",
+                    session::age(e.at, now),
+                    sanitize(e.data["summary"].as_str().unwrap_or("?"))
+                ));
             }
         }
         if !d.tabs.is_empty() {

@@ -14,6 +14,7 @@ pub mod prune;
 pub mod resume;
 pub mod start;
 pub mod sync;
+pub mod watching;
 
 use crate::command_error::{CommandError, ExitKind};
 use crate::launch::{self, Launch, LaunchError, Outcome};

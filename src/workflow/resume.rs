@@ -140,6 +140,7 @@ pub fn run(
     let snapshot = now.as_ref().and_then(|(t, _)| serde_json::to_value(t).ok());
     store.mark_launched(session.id, snapshot.as_ref())?;
     crate::crashpoint::here("resume:launching");
+    let _watch = super::watching::start(ctx, session.id, key, &session.tracker, &command);
     let outcome = launcher
         .launch(Launch {
             store_path: store.path(),

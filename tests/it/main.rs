@@ -16,6 +16,7 @@ mod jira;
 mod jira_site;
 mod layers;
 mod lint;
+mod live;
 mod outbox;
 mod output;
 mod pty;

@@ -1,0 +1,85 @@
+//! Starting the ticket watcher of a session csm launches (`start`,
+//! `resume`, the dashboard's Enter): `[workflow] live` and `watch_secs`
+//! decide whether and how often; see `crate::watch`.
+
+use std::time::Duration;
+
+use crate::codex::CodexCommand;
+use crate::config::{LiveMode, NotifyKind, NotifySection};
+use crate::context::Context;
+use crate::tracker::TicketKey;
+use crate::watch::{Setup, Watcher};
+
+/// A watcher for the session, or `None` when watching is off or the
+/// ticket's tracker cannot be opened here. Keep it while Codex runs.
+pub fn start(
+    ctx: &Context,
+    session_id: i64,
+    key: &TicketKey,
+    tracker_id: &str,
+    launch: &CodexCommand,
+) -> Option<Watcher> {
+    let config = ctx.config().ok()?.config.clone();
+    let workflow = &config.workflow;
+    if workflow.live == LiveMode::Off || workflow.watch_secs == 0 {
+        return None;
+    }
+    let tracker = match ctx.tracker_by_id(tracker_id) {
+        Ok(Some(t)) => t,
+        _ => {
+            tracing::info!(%key, "the ticket's tracker is not configured here; not watching it");
+            return None;
+        }
+    };
+    let notify = config.notify.clone();
+    let name = key.to_string();
+    Some(Watcher::spawn(Setup {
+        store_path: ctx.dirs.store_file(),
+        session_id,
+        key: key.clone(),
+        tracker,
+        mode: workflow.live,
+        every: Duration::from_secs(workflow.watch_secs),
+        launch: launch.clone(),
+        codex_home: ctx.codex_home().ok()?,
+        templates: ctx.template_dirs(&launch.cwd),
+        notify: Box::new(move |line| announce_to(&notify, &name, Some(line))),
+    }))
+}
+
+/// Rings the bell or runs `[notify] command` with "KEY: first line of
+/// `message`", as `[notify] on_turn` says (also used for tab requests that
+/// wait for the user's approval).
+pub fn announce_to(notify: &NotifySection, key: &str, message: Option<&str>) {
+    match notify.on_turn {
+        NotifyKind::Off => {}
+        NotifyKind::Bell => {
+            // The hook runs in Codex's terminal (csm's PTY), so the bell
+            // reaches the user's terminal through the passthrough.
+            if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+                use std::io::Write;
+                let _ = tty.write_all(b"\x07");
+            }
+        }
+        NotifyKind::Command => {
+            let Some((program, args)) = notify.command.split_first() else {
+                return;
+            };
+            let first_line = message
+                .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
+                .map(crate::output::sanitize)
+                .unwrap_or_default();
+            let text: String = format!("{key}: {first_line}").chars().take(200).collect();
+            let status = std::process::Command::new(program)
+                .args(args)
+                .arg(text)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            if let Err(e) = status {
+                tracing::warn!(error = %e, program, "notification command failed");
+            }
+        }
+    }
+}
