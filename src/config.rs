@@ -281,6 +281,9 @@ pub struct WorkflowSection {
     /// Whether `csm start` gives each ticket its own branch and git
     /// worktree (as `--worktree` does).
     pub worktree: bool,
+    /// Whether `csm done` pushes the ticket's branch and opens its pull
+    /// request (as `--pr` does).
+    pub pr: bool,
 }
 
 impl Default for WorkflowSection {
@@ -290,6 +293,7 @@ impl Default for WorkflowSection {
             done_status: "Done".into(),
             test_command: None,
             worktree: false,
+            pr: false,
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct NoteData {
     pub active: Option<String>,
     /// The note's marker.
     pub marker: String,
+    /// The pull request (`csm done --pr`; its URL is filled in when the
+    /// note goes out, see `outbox::PR_PLACEHOLDER`).
+    pub pull_request: Option<String>,
 }
 
 /// One row of the criteria table.
@@ -163,6 +166,7 @@ impl NoteData {
             duration: ctx.duration,
             active: ctx.active,
             marker: ctx.marker,
+            pull_request: None,
         }
     }
 

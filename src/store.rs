@@ -957,6 +957,35 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// The outbox item with `marker`, sent or not.
+    pub fn outbox_item_by_marker(&self, marker: &str) -> Result<Option<OutboxItem>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, ticket_key, tracker, kind, body, marker, created_at, attempts,
+                        last_error, sent_at, remote_id
+                 FROM outbox WHERE marker = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_row(params![marker], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                ticket_key: r.get(1)?,
+                tracker: r.get(2)?,
+                kind: r.get(3)?,
+                body: r.get(4)?,
+                marker: r.get(5)?,
+                created_at: r.get(6)?,
+                attempts: r.get(7)?,
+                last_error: r.get(8)?,
+                sent_at: r.get(9)?,
+                remote_id: r.get(10)?,
+            })
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
     /// Records that a posting attempt is about to be made, before the
     /// request goes out: a later run that finds `attempts > 0` on an unsent
     /// item cannot know whether the tracker got it, and checks first.

@@ -51,6 +51,17 @@ pub struct Args {
     /// lost, when it holds uncommitted or unpushed work).
     #[arg(long)]
     cleanup: bool,
+    /// Push the ticket's branch and open its pull request on GitHub (also
+    /// `[workflow] pr = true`).
+    #[arg(long)]
+    pr: bool,
+    /// The branch the pull request merges into (default: the
+    /// repository's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    base: Option<String>,
+    /// Open the pull request as a draft.
+    #[arg(long)]
+    draft: bool,
 }
 
 /// Runs `csm done`.
@@ -118,6 +129,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
                 CommandError::failure(crate::output::sanitize(&e.to_string())).hint(hint)
             })?;
     }
+    let pr = if args.pr || args.base.is_some() || args.draft || config.workflow.pr {
+        let options = crate::pr::Options {
+            base: args.base.clone(),
+            draft: args.draft,
+            force: args.force,
+        };
+        Some(crate::pr::prepare(ctx, &session.folder, options)?)
+    } else {
+        None
+    };
     let repo = evidence::gather(&session.folder, session.start_commit.as_deref());
     let tests = if args.run_tests {
         Some(run_tests(ctx, &session.folder)?)
@@ -147,7 +168,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         evidence::active_ms(&pairs, now)
     };
     let marker = note::new_marker();
-    let data = NoteData::new(
+    let mut data = NoteData::new(
         NoteContext {
             key: key.to_string(),
             summary: ticket.summary.clone(),
@@ -166,6 +187,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         repo,
         tests,
     );
+    if pr.is_some() {
+        data.pull_request = Some(outbox::PR_PLACEHOLDER.into());
+    }
     let mut body = data
         .render(&ctx.template_dirs(&session.folder))
         .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
@@ -188,6 +212,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         if args.log_work {
             println!("would log {} of work", evidence::human_duration(active_ms));
         }
+        if let Some(pr) = &pr {
+            println!("{}", pr.describe(open.len()));
+        }
         if args.cleanup && has_worktree(&store, &key)? && !blocked {
             super::worktree::prune(ctx, key.as_str(), true)?;
         }
@@ -195,7 +222,22 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
 
     // Queue everything before any request: from here on nothing is lost.
-    let mut items = vec![(kind::COMMENT, body, marker.clone())];
+    let pr_items = match &pr {
+        Some(pr) => Some(
+            pr.items(
+                &ctx.template_dirs(&session.folder),
+                &data,
+                &key,
+                &tracker.id(),
+                session.id,
+                open.len(),
+            )
+            .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?,
+        ),
+        None => None,
+    };
+    let (mut items, link) = pr_items.map_or((Vec::new(), None), |(b, l)| (b, Some(l)));
+    items.push((kind::COMMENT, body, marker.clone()));
     items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         items.push((kind::TRANSITION, target.clone(), format!("{marker}:move")));
@@ -212,6 +254,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             format!("{marker}:work"),
         ));
     }
+    items.extend(link);
     let report_event = serde_json::json!({
         "marker": marker,
         "summary": report.summary,
@@ -280,9 +323,13 @@ fn has_pending(store: &Store, key: &TicketKey) -> Result<bool, CommandError> {
 fn deliver(ctx: &Context, store: &Store, key: &TicketKey) -> Result<(), CommandError> {
     let outcomes = {
         let _spin = ctx.output.spinner(&format!("Posting to {key}"));
-        outbox::flush(store, Some(key.as_str()), |id| {
-            ctx.tracker_by_id(id).ok().flatten()
-        })?
+        let forge = crate::pr::forge_for_pending(ctx, store, key.as_str())?;
+        outbox::flush_with(
+            store,
+            Some(key.as_str()),
+            |id| ctx.tracker_by_id(id).ok().flatten(),
+            forge.as_ref().map(|f| f as &dyn outbox::Forge),
+        )?
     };
     super::sync::report(ctx, &outcomes)
 }

@@ -60,7 +60,11 @@ pub fn rows(
         }
         session::merge_infos(&mut infos, &tracker_id, found, &freshness);
     }
-    Ok(session::join(sessions, &infos))
+    let mut rows = session::join(sessions, &infos);
+    for r in &mut rows {
+        r.pull_request = session::pull_request(store, r.id)?;
+    }
+    Ok(rows)
 }
 
 fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {

@@ -73,13 +73,21 @@ fn describe(kind: &str, body: &str) -> String {
         outbox::kind::TRANSITION => format!("move to \"{}\"", sanitize(body.trim())),
         outbox::kind::WORKLOG => format!("log {}s of work", body.trim()),
         outbox::kind::TICK => "ticking the met criteria".into(),
+        outbox::kind::PUSH => "pushing the branch".into(),
+        outbox::kind::PULL_REQUEST => "the pull request".into(),
+        outbox::kind::PR_LINK => "linking the pull request".into(),
         other => other.to_string(),
     }
+}
+
+fn kind_is_pr(kind: &str) -> bool {
+    outbox::kind::is_pull_request_chain(kind)
 }
 
 /// Says what a flush did; fails when something stays queued.
 pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
     let mut failed: Vec<String> = Vec::new();
+    let mut refused_push = None;
     for Outcome { item, result } in outcomes {
         let key = &item.ticket_key;
         match result {
@@ -97,7 +105,24 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
             Ok(Delivered::Ticked(n)) => ctx
                 .output
                 .info(&format!("Ticked {n} met criteria on {key}.")),
-            Err(DeliverError::Waiting) => {}
+            Ok(Delivered::Pushed(branch)) => ctx
+                .output
+                .info(&format!("Pushed {} for {key}.", sanitize(branch))),
+            Ok(Delivered::PullRequest(url, created)) => {
+                ctx.output.info(&if *created {
+                    format!("Opened the pull request for {key}:")
+                } else {
+                    format!("Updated the pull request {key} already had:")
+                });
+                println!("{}", sanitize(url));
+            }
+            Ok(Delivered::Linked(_)) => ctx
+                .output
+                .info(&format!("Linked the pull request on {key}.")),
+            Err(DeliverError::Waiting | DeliverError::NoForge) => {}
+            Err(DeliverError::Git(e)) if refused_push.is_none() => {
+                refused_push = Some((key.clone(), e.to_string()));
+            }
             Err(e) => failed.push(format!(
                 "{} for {key} (item {}): {}",
                 describe(&item.kind, &item.body),
@@ -105,6 +130,15 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
                 sanitize(&e.to_string())
             )),
         }
+    }
+    if let Some((key, message)) = refused_push {
+        return Err(CommandError::failure(format!(
+            "the push was refused, so no pull request was opened: {}",
+            sanitize(&message)
+        ))
+        .hint(format!(
+            "everything else went out; check that you may push the branch (no upstream access? pull first if it is not a fast-forward), then run `csm done {key} --pr` again to push and open the pull request"
+        )));
     }
     if failed.is_empty() {
         return Ok(());
@@ -135,7 +169,15 @@ pub fn background(ctx: &Context) {
     let Ok(outcomes) = outcomes else {
         return;
     };
-    let waiting = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let waiting = outcomes
+        .iter()
+        .filter(|o| {
+            o.result.is_err()
+                && !matches!(o.result, Err(outbox::DeliverError::NoForge))
+                && !(kind_is_pr(&o.item.kind)
+                    && matches!(o.result, Err(outbox::DeliverError::Waiting)))
+        })
+        .count();
     for o in outcomes.iter().filter(|o| o.result.is_ok()) {
         if o.item.kind == outbox::kind::COMMENT {
             ctx.output

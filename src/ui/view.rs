@@ -670,6 +670,7 @@ fn event_line(e: &Event, now: i64, width: usize, theme: &Theme) -> Line<'static>
             .map(|c| format!("status {c}"))
             .unwrap_or_default(),
         "report" => text("summary").unwrap_or_default(),
+        crate::session::PULL_REQUEST_EVENT => text("url").unwrap_or_default(),
         _ => String::new(),
     };
     let age = format!("{:>4}  ", session::age(e.at, now));

@@ -14,6 +14,7 @@ mod hostile;
 mod jira;
 mod lint;
 mod output;
+mod pr;
 mod pty;
 mod secrets;
 mod sessions;
