@@ -221,7 +221,9 @@ pub struct SessionRow {
     pub last_activity_at: Option<i64>,
     /// The tracker's id.
     pub tracker: String,
-    /// The session's pull request, once `csm done --pr` opened one.
+    /// The session's pull request, once `csm done --pr` opened one
+    /// (absent from JSON until then).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<String>,
 }
 

@@ -79,6 +79,7 @@ fn config_show_names_each_source_user_repo_env() {
     tabs.backend = "auto"                              # default
     tracker.kind = "local"                             # default
     workflow.done_status = "Done"                      # default
+    workflow.pr = false                                # default
     workflow.start_status = "In Progress"              # default
     # workflow.test_command                            # unset
     workflow.worktree = false                          # default
