@@ -79,8 +79,24 @@ pub struct TabsSection {
     /// approves `cargo test --lib` but not `cargo testify` or `sh -c ...`.
     pub allow: Vec<String>,
     /// How long a request that needs approval waits for it before Codex is
-    /// told it is pending (the request stays approvable).
+    /// told it is pending (the request stays approvable); at most a day.
+    #[serde(deserialize_with = "at_most_a_day")]
     pub approval_wait_secs: u64,
+}
+
+/// The longest `[tabs] approval_wait_secs`: one day.
+pub const MAX_APPROVAL_WAIT_SECS: u64 = 24 * 60 * 60;
+
+/// Reads a number of seconds of at most [`MAX_APPROVAL_WAIT_SECS`], so no
+/// arithmetic on it can overflow.
+fn at_most_a_day<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let secs = u64::deserialize(d)?;
+    if secs > MAX_APPROVAL_WAIT_SECS {
+        return Err(serde::de::Error::custom(format!(
+            "at most {MAX_APPROVAL_WAIT_SECS} seconds (one day), found {secs}"
+        )));
+    }
+    Ok(secs)
 }
 
 impl Default for TabsSection {
@@ -393,6 +409,103 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CSM_DONE_STATUS", "workflow.done_status"),
 ];
 
+/// What an untrusted repository's value of a risky key does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Untrusted {
+    /// Ignored.
+    Ignored,
+    /// A list that may only grow: the repository's names are added to the
+    /// user's, never replace them.
+    AddOnly,
+}
+
+/// A key a repository's `.csm.toml` may set only when the user trusts that
+/// exact file (`csm trust`), because it runs programs, picks binaries, adds
+/// Codex flags, widens tab approval, shrinks the secrets list, or chooses
+/// where credentials are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RiskyKey {
+    /// A dotted key (`jira.url`), or a whole section (`notify`).
+    pub key: &'static str,
+    /// Why it is risky, for `csm trust --show`.
+    pub why: &'static str,
+    /// What an untrusted repository's value does.
+    pub untrusted: Untrusted,
+}
+
+/// Every risky key. A new key that runs a program, picks a binary or
+/// chooses where a credential goes belongs here (see ARCHITECTURE.md).
+pub const RISKY_KEYS: &[RiskyKey] = &[
+    RiskyKey {
+        key: "jira.url",
+        why: "chooses where your Jira token is sent",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "jira.token_command",
+        why: "runs a program",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "github.api_url",
+        why: "chooses where your GitHub token is sent",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "github.token_command",
+        why: "runs a program",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "codex.bin",
+        why: "picks the Codex program",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "codex.args",
+        why: "adds flags to Codex's command line",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "notify",
+        why: "runs a program after each turn",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "tabs.allow",
+        why: "lets commands run in tabs without your approval",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "secrets.env",
+        why: "could take names off your secrets list",
+        untrusted: Untrusted::AddOnly,
+    },
+];
+
+/// The risky-key entry a dotted key falls under, if any.
+pub fn risky_key(key: &str) -> Option<&'static RiskyKey> {
+    RISKY_KEYS.iter().find(|r| {
+        key == r.key
+            || key
+                .strip_prefix(r.key)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Whether the repository file is trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoTrust {
+    /// There is no repository file.
+    None,
+    /// The user trusts this exact content: its risky keys apply.
+    Trusted,
+    /// Not trusted (never, revoked, or changed since): its risky keys are
+    /// ignored.
+    Untrusted,
+}
+
 impl Config {
     /// Every key the configuration knows, dotted (`jira.url`), including
     /// those that are unset by default.
@@ -427,6 +540,11 @@ pub struct Resolved {
     pub user_file: PathBuf,
     /// The repository file in effect, if any.
     pub repo_file: Option<PathBuf>,
+    /// Whether the user trusts the repository file's content.
+    pub repo_trust: RepoTrust,
+    /// Risky keys the untrusted repository file sets that were ignored
+    /// (for `secrets.env`: names it would have removed).
+    pub ignored: Vec<String>,
 }
 
 /// Where to look for configuration.
@@ -436,6 +554,9 @@ pub struct Locations {
     pub user_file: PathBuf,
     /// The folder to walk up from for `.csm.toml`.
     pub cwd: PathBuf,
+    /// The user's record of trusted repository files (`csm trust`); `None`
+    /// trusts none.
+    pub trust_file: Option<PathBuf>,
 }
 
 impl Resolved {
@@ -450,7 +571,7 @@ impl Resolved {
             .map_err(|e| internal(format!("defaults do not serialise: {e}")))?;
         flatten("", &defaults, &Source::Default, &mut sources);
 
-        if let Some(table) = read_layer(&locations.user_file)? {
+        if let Some((table, _)) = read_layer(&locations.user_file)? {
             flatten(
                 "",
                 &table,
@@ -459,10 +580,22 @@ impl Resolved {
             );
         }
         let repo_file = paths::find_repo_config(&locations.cwd);
+        let mut repo_trust = RepoTrust::None;
+        let mut ignored = Vec::new();
         if let Some(path) = &repo_file
-            && let Some(table) = read_layer(path)?
+            && let Some((table, text)) = read_layer(path)?
         {
-            flatten("", &table, &Source::Repo(path.clone()), &mut sources);
+            let trusted = locations.trust_file.as_deref().is_some_and(|record| {
+                crate::trust::state(record, path, text.as_bytes()) == crate::trust::State::Trusted
+            });
+            repo_trust = if trusted {
+                RepoTrust::Trusted
+            } else {
+                RepoTrust::Untrusted
+            };
+            let mut repo = BTreeMap::new();
+            flatten("", &table, &Source::Repo(path.clone()), &mut repo);
+            merge_repo_layer(&mut sources, repo, trusted, &mut ignored);
         }
         for (var, key) in ENV_OVERRIDES {
             if let Some(raw) = env(var).filter(|v| !v.is_empty()) {
@@ -490,7 +623,73 @@ impl Resolved {
             sources,
             user_file: locations.user_file.clone(),
             repo_file,
+            repo_trust,
+            ignored,
         })
+    }
+}
+
+/// Lays the repository's values over `sources`: all of them when the file
+/// is trusted; otherwise its risky keys are left out (named in `ignored`),
+/// except that a list that may only grow gains the repository's new names.
+fn merge_repo_layer(
+    sources: &mut BTreeMap<String, (toml::Value, Source)>,
+    repo: BTreeMap<String, (toml::Value, Source)>,
+    trusted: bool,
+    ignored: &mut Vec<String>,
+) {
+    for (key, (value, source)) in repo {
+        let rule = if trusted { None } else { risky_key(&key) };
+        match rule.map(|r| r.untrusted) {
+            None => {
+                sources.insert(key, (value, source));
+            }
+            Some(Untrusted::Ignored) => ignored.push(key),
+            Some(Untrusted::AddOnly) => {
+                let before: Vec<toml::Value> = sources
+                    .get(&key)
+                    .and_then(|(v, _)| v.as_array().cloned())
+                    .unwrap_or_default();
+                let theirs = value.as_array().cloned().unwrap_or_default();
+                if before.iter().any(|v| !theirs.contains(v)) {
+                    ignored.push(key.clone());
+                }
+                let added: Vec<toml::Value> =
+                    theirs.into_iter().filter(|v| !before.contains(v)).collect();
+                if !added.is_empty() {
+                    let mut all = before;
+                    all.extend(added);
+                    sources.insert(key, (toml::Value::Array(all), source));
+                }
+            }
+        }
+    }
+}
+
+impl Resolved {
+    /// The one line that names the risky keys an untrusted repository file
+    /// sets that were ignored, and the fix; `None` when there are none.
+    pub fn ignored_notice(&self) -> Option<String> {
+        let file = self.repo_file.as_deref()?;
+        if self.ignored.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "ignoring {} from the untrusted {}; review it and run `csm trust` to use them",
+            self.ignored.join(", "),
+            file.display()
+        ))
+    }
+
+    /// Whether a credential may be sent to the URL in `key` (`jira.url`):
+    /// only when the user named it (their file, a `CSM_*` variable) or the
+    /// repository file that named it is trusted.
+    pub fn may_receive_credentials(&self, key: &str) -> bool {
+        match self.sources.get(key) {
+            Some((_, Source::Repo(_))) => self.repo_trust == RepoTrust::Trusted,
+            Some(_) => true,
+            None => false,
+        }
     }
 }
 
@@ -501,8 +700,9 @@ fn internal(message: String) -> ConfigError {
     }
 }
 
-/// Reads and checks one config file; `None` when it does not exist.
-fn read_layer(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
+/// Reads and checks one config file, with its text; `None` when it does
+/// not exist.
+fn read_layer(path: &Path) -> Result<Option<(toml::Table, String)>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -513,7 +713,7 @@ fn read_layer(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
             });
         }
     };
-    parse_layer(path, &text).map(Some)
+    parse_layer(path, &text).map(|table| Some((table, text)))
 }
 
 /// Parses one layer's text and checks it against the schema.
@@ -640,6 +840,7 @@ mod tests {
         let locations = Locations {
             user_file,
             cwd: repo_dir,
+            trust_file: Some(dir.path().join("trusted-repos")),
         };
         (Resolved::load(&locations, |k| env.get(k).cloned()), dir)
     }
@@ -735,6 +936,94 @@ mod tests {
         assert!(r.unwrap_err().to_string().contains(":2:12"));
     }
 
+    const HOSTILE: &str = "[jira]\nurl = \"http://attacker\"\nproject = \"R\"\ntoken_command = [\"sh\"]\n[codex]\nbin = \"/tmp/x\"\nargs = [\"--yolo\"]\n[notify]\non_turn = \"command\"\ncommand = [\"sh\"]\n[tabs]\nallow = [\"sh\"]\n[secrets]\nenv = [\"EXTRA\"]\n";
+
+    #[test]
+    fn an_untrusted_repo_file_sets_only_its_own_keys() {
+        let (r, _d) = load(
+            Some("[jira]\nurl = \"https://mine\"\n[secrets]\nenv = [\"MINE\"]\n"),
+            Some(HOSTILE),
+            &[],
+        );
+        let r = r.unwrap();
+        assert_eq!(r.repo_trust, RepoTrust::Untrusted);
+        assert_eq!(r.config.jira.url.as_deref(), Some("https://mine"));
+        assert_eq!(r.config.jira.project.as_deref(), Some("R"));
+        assert_eq!(r.config.jira.token_command, None);
+        assert_eq!(r.config.codex, CodexSection::default());
+        assert_eq!(r.config.notify, NotifySection::default());
+        assert!(r.config.tabs.allow.is_empty());
+        // The secrets list only grows.
+        assert_eq!(r.config.secrets.env, ["MINE", "EXTRA"]);
+        assert_eq!(
+            r.ignored,
+            [
+                "codex.args",
+                "codex.bin",
+                "jira.token_command",
+                "jira.url",
+                "notify.command",
+                "notify.on_turn",
+                "secrets.env",
+                "tabs.allow"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trusted_repo_file_applies_until_it_changes() {
+        let (_, dir) = load(None, None, &[]);
+        let repo_file = dir.path().join("repo/.csm.toml");
+        std::fs::write(&repo_file, HOSTILE).unwrap();
+        let record = dir.path().join("trusted-repos");
+        crate::trust::trust(&record, &repo_file, HOSTILE.as_bytes()).unwrap();
+        let locations = Locations {
+            user_file: dir.path().join("config.toml"),
+            cwd: dir.path().join("repo/sub"),
+            trust_file: Some(record),
+        };
+        let r = Resolved::load(&locations, |_| None).unwrap();
+        assert_eq!(r.repo_trust, RepoTrust::Trusted);
+        assert!(r.ignored.is_empty());
+        assert_eq!(r.config.jira.url.as_deref(), Some("http://attacker"));
+        assert_eq!(r.config.codex.args, ["--yolo"]);
+        assert_eq!(r.config.tabs.allow, ["sh"]);
+        std::fs::write(&repo_file, format!("{HOSTILE}# more\n")).unwrap();
+        let r = Resolved::load(&locations, |_| None).unwrap();
+        assert_eq!(r.repo_trust, RepoTrust::Untrusted);
+        assert_eq!(r.config.jira.url, None);
+    }
+
+    #[test]
+    fn risky_keys_match_whole_words() {
+        assert_eq!(risky_key("notify.command").map(|r| r.key), Some("notify"));
+        assert_eq!(risky_key("jira.url").map(|r| r.key), Some("jira.url"));
+        assert!(risky_key("jira.urls").is_none());
+        assert!(risky_key("jira.project").is_none());
+        assert!(risky_key("notifyx").is_none());
+        // Every entry names a key (or section) the configuration has.
+        let keys = Config::all_keys();
+        for r in RISKY_KEYS {
+            assert!(keys.iter().any(|k| risky_key(k) == Some(r)), "{}", r.key);
+        }
+    }
+
+    #[test]
+    fn the_approval_wait_is_at_most_a_day() {
+        let (r, _d) = load(Some("[tabs]\napproval_wait_secs = 86400\n"), None, &[]);
+        assert_eq!(r.unwrap().config.tabs.approval_wait_secs, 86_400);
+        let (r, _d) = load(
+            Some("[tabs]\napproval_wait_secs = 18446744073709551615\n"),
+            None,
+            &[],
+        );
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains("config.toml:2:"), "{err}");
+        let (r, _d) = load(None, Some("[tabs]\napproval_wait_secs = 86401\n"), &[]);
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains(":2:") && err.contains("one day"), "{err}");
+    }
+
     #[test]
     fn github_keys_load_from_files_and_env() {
         let (r, _d) = load(
@@ -784,7 +1073,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let user_file = dir.path().join("config.toml");
             std::fs::write(&user_file, lines.join("\n")).unwrap();
-            let locations = Locations { user_file, cwd: dir.path().to_path_buf() };
+            let locations = Locations { user_file, cwd: dir.path().to_path_buf(), trust_file: None };
             let _ = Resolved::load(&locations, |_| None);
         }
     }

@@ -29,6 +29,7 @@ pub struct Context {
     /// When set, trackers opened from now on give up after this many
     /// seconds and one attempt (resume's "go on without the news").
     quick_tracker_secs: std::sync::atomic::AtomicU64,
+    trust_notice_said: std::sync::atomic::AtomicBool,
 }
 
 /// Reads a variable of the process environment (the one place commands do).
@@ -48,22 +49,6 @@ fn github_repo(config: &crate::config::Config, cwd: &std::path::Path) -> Option<
     }
 }
 
-/// A repository's `.csm.toml` is data, not authority: it may not say
-/// where the GitHub token is sent (`api_url`) or run a program for it
-/// (`token_command`).
-fn refuse_repo_github_keys(resolved: &Resolved) -> Result<(), CommandError> {
-    for key in ["github.api_url", "github.token_command"] {
-        if let Some((_, crate::config::Source::Repo(path))) = resolved.sources.get(key) {
-            return Err(CommandError::usage(format!(
-                "{} sets {key}, which only your own config may set (it decides where the token goes)",
-                path.display()
-            ))
-            .hint("move it to your user config, or set CSM_GITHUB_API_URL"));
-        }
-    }
-    Ok(())
-}
-
 impl Context {
     /// Resolves folders; nothing else is loaded yet.
     pub fn new(output: Output) -> Result<Context, CommandError> {
@@ -78,6 +63,7 @@ impl Context {
             cwd,
             config: OnceLock::new(),
             quick_tracker_secs: std::sync::atomic::AtomicU64::new(0),
+            trust_notice_said: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -86,6 +72,7 @@ impl Context {
         Locations {
             user_file: self.dirs.user_config_file(),
             cwd: self.cwd.clone(),
+            trust_file: Some(self.dirs.trust_file()),
         }
     }
 
@@ -95,7 +82,31 @@ impl Context {
             return Ok(c);
         }
         let resolved = Resolved::load(&self.locations(), env_var)?;
-        Ok(self.config.get_or_init(|| resolved))
+        let resolved = self.config.get_or_init(|| resolved);
+        self.announce_ignored(resolved);
+        Ok(resolved)
+    }
+
+    /// Keeps the one line about an untrusted repository file's ignored keys
+    /// off stderr (commands Codex runs, and the dashboard, which owns the
+    /// terminal).
+    pub fn mute_trust_notice(&self) {
+        self.trust_notice_said
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Says once per command which keys of an untrusted repository file
+    /// were ignored, and how to trust it.
+    fn announce_ignored(&self, resolved: &Resolved) {
+        if self
+            .trust_notice_said
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        if let Some(line) = resolved.ignored_notice() {
+            self.output.warn(&line);
+        }
     }
 
     /// Opens the store (creating and migrating it when needed).
@@ -133,8 +144,16 @@ impl Context {
     /// The configured GitHub API, with its token.
     pub fn github(&self) -> Result<crate::tracker::github::GithubTracker, CommandError> {
         use crate::tracker::github::{GithubSettings, GithubTracker};
-        refuse_repo_github_keys(self.config()?)?;
-        let config = &self.config()?.config;
+        let resolved = self.config()?;
+        // Untrusted repository values of these risky keys are already left
+        // out; this is the check before the token goes anywhere.
+        if !resolved.may_receive_credentials("github.api_url") {
+            return Err(CommandError::usage(
+                "the GitHub API URL comes from an untrusted repository file",
+            )
+            .hint("set [github] api_url in your own config (or CSM_GITHUB_API_URL), or run `csm trust`"));
+        }
+        let config = &resolved.config;
         let gh = &config.github;
         let account = self.github_account()?;
         let (token, origin) = self
@@ -193,7 +212,14 @@ impl Context {
 
     /// The configured Jira site, with its token.
     pub fn jira(&self) -> Result<JiraTracker, CommandError> {
-        let config = &self.config()?.config;
+        let resolved = self.config()?;
+        if resolved.config.jira.url.is_some() && !resolved.may_receive_credentials("jira.url") {
+            return Err(CommandError::usage(
+                "the Jira URL comes from an untrusted repository file",
+            )
+            .hint("set [jira] url in your own config, or run `csm trust`"));
+        }
+        let config = &resolved.config;
         let jira = &config.jira;
         let url = jira.url.clone().ok_or_else(|| {
             CommandError::usage("the tracker is jira but no [jira] url is set")
@@ -381,6 +407,12 @@ impl Context {
     ) -> Result<crate::codex::CodexCommand, CommandError> {
         use crate::codex::CodexCommand;
         use crate::codex::command::Invocation;
+        if let Some(prompt) = prompt {
+            crate::codex::command::check_prompt_fits(prompt).map_err(|e| {
+                CommandError::usage(e)
+                    .hint("shorten the ticket's description or criteria, or the prompt template")
+            })?;
+        }
         let program = self.codex(!dry_run)?;
         let notify = self.notify_argv();
         let extra: Vec<std::ffi::OsString> = self
@@ -405,6 +437,15 @@ impl Context {
             extra: &extra,
             mcp: mcp.as_ref(),
         };
+        if let Some(id) = resume
+            && !crate::codex::is_session_id(id)
+        {
+            return Err(CommandError::failure(format!(
+                "the recorded Codex session id \"{}\" is not a session id",
+                crate::output::sanitize(id)
+            ))
+            .hint("`csm unlink` the ticket and `csm link` the right session"));
+        }
         Ok(match resume {
             Some(id) => CodexCommand::resume(&inv, id, env),
             None => CodexCommand::launch(&inv, env),

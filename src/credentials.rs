@@ -308,6 +308,20 @@ fn run_token_command(argv: &[String]) -> Result<Secret, CredentialError> {
     Ok(token)
 }
 
+/// On Linux, marks csm's process non-dumpable (`PR_SET_DUMPABLE` 0), so
+/// another process of the same user (Codex, a tab, a script Codex wrote)
+/// can neither read csm's environment and memory through `/proc/<pid>/`
+/// nor attach a debugger, and no core file holds a token. Programs csm
+/// starts are dumpable again once they `exec`. Elsewhere it does nothing.
+pub fn keep_process_private() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers and touches
+    // no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

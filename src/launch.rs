@@ -159,7 +159,7 @@ fn capture(
             target.marker,
         )
         .into_iter()
-        .next()
+        .find(|f| crate::codex::is_session_id(&f.meta.id))
         {
             let id = found.meta.id;
             match store.set_codex_session_id(session_id, &id) {

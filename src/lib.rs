@@ -35,6 +35,7 @@ pub mod session;
 pub mod store;
 pub mod tabs;
 pub mod tracker;
+pub mod trust;
 pub mod ui;
 pub mod worktree;
 

@@ -277,7 +277,7 @@ pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>, stderr: 
             EnvFilter::new("off")
         });
     let file_layer = log_dir.and_then(|dir| {
-        std::fs::create_dir_all(dir).ok()?;
+        crate::paths::create_private_dir(dir).ok()?;
         let appender = tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
             .filename_prefix("csm")
@@ -285,6 +285,10 @@ pub fn init_logging(verbosity: u8, quiet: bool, log_dir: Option<&Path>, stderr: 
             .max_log_files(LOG_FILES_KEPT)
             .build(dir)
             .ok()?;
+        // The appender has opened today's file: the user's only.
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let _ = crate::paths::make_private_file(&entry.path());
+        }
         Some(
             tracing_subscriber::fmt::layer()
                 .with_writer(appender)

@@ -79,6 +79,72 @@ impl Dirs {
     pub fn log_dir(&self) -> PathBuf {
         self.state.join("logs")
     }
+
+    /// The user's record of trusted repository config files (`csm trust`).
+    pub fn trust_file(&self) -> PathBuf {
+        self.data.join("trusted-repos")
+    }
+}
+
+/// Creates `dir` (and its parents) and makes it readable by the user only
+/// (0700), whatever the umask: csm's folders hold sessions, logs and
+/// drafts that quote tickets.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    // The folders this call makes (and `dir` itself) become 0700; folders
+    // that were there already, above `dir`, are left alone.
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    for d in missing.into_iter().chain([dir]) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = missing;
+    Ok(())
+}
+
+/// Writes `contents` to `path` (created or truncated) readable by the user
+/// only (0600), whatever the umask: drafts and answers quote tickets.
+pub fn write_private(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = path.as_ref();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    make_private_file(path)?;
+    file.write_all(contents.as_ref())
+}
+
+/// Creates `path` empty if it does not exist, and makes it readable by the
+/// user only (0600) either way.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?;
+    make_private_file(path)
+}
+
+/// Makes an existing file csm wrote readable by the user only (0600).
+pub fn make_private_file(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file)?.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// Finds the nearest `.csm.toml` at or above `start`.
@@ -170,6 +236,30 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join(".git"), format!("gitdir: {}\n", module.display())).unwrap();
         assert_eq!(tickets_root(&sub), sub);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_folders_and_files_are_the_users_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tmp.path().join("a/b");
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700, "made by the call");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "an existing folder is tightened");
+        let file = dir.join("draft.md");
+        std::fs::write(&file, "old").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&file, "new").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "new");
+        let store = dir.join("csm.db");
+        create_private_file(&store).unwrap();
+        assert_eq!(mode(&store), 0o600);
     }
 
     #[test]

@@ -298,11 +298,14 @@ impl Store {
     /// Opens (creating and migrating when needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            crate::paths::create_private_dir(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
+        // The store quotes tickets: the user's only. SQLite gives its WAL
+        // and shared-memory files the database file's mode.
+        let _ = crate::paths::create_private_file(path);
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,

@@ -207,6 +207,23 @@ pub fn quote(s: &OsStr) -> String {
     }
 }
 
+/// The most bytes one command-line argument may hold on Linux
+/// (`MAX_ARG_STRLEN`, 32 pages, with its closing NUL): the prompt is one.
+pub const MAX_PROMPT_BYTES: usize = 32 * 4096 - 1;
+
+/// Refuses a prompt too large to pass to Codex as its argument, so it is
+/// found before anything is recorded or changed, not when `exec` fails.
+pub fn check_prompt_fits(prompt: &str) -> Result<(), String> {
+    if prompt.len() > MAX_PROMPT_BYTES {
+        return Err(format!(
+            "the prompt is {} KiB, more than the {} KiB a command-line argument may hold",
+            prompt.len().div_ceil(1024),
+            (MAX_PROMPT_BYTES + 1) / 1024
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

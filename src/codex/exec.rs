@@ -155,6 +155,9 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// The session to resume has an id that is not a Codex session id.
+    #[error("\"{0}\" is not a Codex session id")]
+    NotASessionId(String),
     /// Codex exited with an error.
     #[error("codex exec failed ({status}): {stderr}")]
     Failed {
@@ -190,6 +193,11 @@ pub fn args(req: &Request<'_>) -> Vec<OsString> {
 /// Runs Codex to the end (stdin closed, as `exec` needs) and reads its
 /// events.
 pub fn run(req: &Request<'_>) -> Result<Outcome, ExecError> {
+    if let Some(id) = req.resume
+        && !super::is_session_id(id)
+    {
+        return Err(ExecError::NotASessionId(crate::output::sanitize(id)));
+    }
     let output = Command::new(req.program)
         .args(args(req))
         .current_dir(req.cwd)
@@ -280,6 +288,22 @@ mod tests {
                 "Report"
             ]
         );
+    }
+
+    #[test]
+    fn a_resume_id_that_is_not_a_session_id_is_never_run() {
+        let s = Settings::default();
+        let req = Request {
+            program: Path::new("/nonexistent/codex"),
+            cwd: Path::new("/"),
+            env: &[],
+            settings: &s,
+            prompt: "Report",
+            resume: Some("--dangerously-bypass-approvals-and-sandbox"),
+            output_schema: None,
+            last_message_file: None,
+        };
+        assert!(matches!(run(&req), Err(ExecError::NotASessionId(_))));
     }
 
     proptest::proptest! {

@@ -11,12 +11,14 @@ pub mod discovery;
 pub mod exec;
 pub mod notify;
 pub mod rollout;
+pub mod session_id;
 pub mod settings;
 
 use std::path::PathBuf;
 
 pub use command::CodexCommand;
 pub use discovery::{DiscoveryError, Found, Version, discover};
+pub use session_id::is_session_id;
 pub use settings::{Settings, SettingsError};
 
 /// Codex's home folder: `$CODEX_HOME`, else `~/.codex`.

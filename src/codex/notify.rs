@@ -38,7 +38,9 @@ pub fn parse(arg: &str) -> Option<TurnComplete> {
     if envelope.kind != "agent-turn-complete" {
         return None;
     }
-    serde_json::from_str(arg).ok()
+    serde_json::from_str(arg)
+        .ok()
+        .filter(|t: &TurnComplete| super::is_session_id(&t.thread_id))
 }
 
 #[cfg(test)]
@@ -47,8 +49,13 @@ mod tests {
 
     #[test]
     fn parses_turn_complete_and_ignores_the_rest() {
-        let p = parse(r#"{"type":"agent-turn-complete","thread-id":"t1","turn-id":"u","cwd":"/x","client":"codex-tui","input-messages":["hi"],"last-assistant-message":"done","future":1}"#).unwrap();
-        assert_eq!(p.thread_id, "t1");
+        let p = parse(r#"{"type":"agent-turn-complete","thread-id":"019a0000-0000-7000-8000-0000000000aa","turn-id":"u","cwd":"/x","client":"codex-tui","input-messages":["hi"],"last-assistant-message":"done","future":1}"#).unwrap();
+        assert_eq!(p.thread_id, "019a0000-0000-7000-8000-0000000000aa");
+        // A thread id that is not UUID-shaped is refused.
+        assert_eq!(
+            parse(r#"{"type":"agent-turn-complete","thread-id":"t1"}"#),
+            None
+        );
         assert_eq!(p.last_assistant_message.as_deref(), Some("done"));
         assert_eq!(parse(r#"{"type":"other","thread-id":"t"}"#), None);
         assert_eq!(parse("garbage"), None);

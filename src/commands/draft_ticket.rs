@@ -193,7 +193,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         if args.yes {
             if let Some(what) = missing {
                 let path = work.file("draft.md");
-                let _ = std::fs::write(&path, draft.to_markdown());
+                let _ = crate::paths::write_private(&path, draft.to_markdown());
                 return Err(CommandError::failure(format!(
                     "the draft has no {what}: nothing was written"
                 ))
@@ -227,7 +227,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
 
     let keep = |e: CommandError| -> CommandError {
         let path = work.file("draft.md");
-        match std::fs::write(&path, draft.to_markdown()) {
+        match crate::paths::write_private(&path, draft.to_markdown()) {
             Ok(()) => e.hint(format!("the accepted draft is kept in {}", path.display())),
             Err(_) => e,
         }
@@ -351,7 +351,7 @@ struct Workspace {
 impl Workspace {
     fn new(ctx: &Context) -> Result<Workspace, CommandError> {
         let dir = ctx.dirs.state.join("drafts");
-        std::fs::create_dir_all(&dir)
+        crate::paths::create_private_dir(&dir)
             .map_err(|e| CommandError::failure(format!("cannot create {}: {e}", dir.display())))?;
         let stamp = format!(
             "draft-{}-{}",
@@ -359,7 +359,7 @@ impl Workspace {
             std::process::id()
         );
         let schema = dir.join(format!("{stamp}.schema.json"));
-        std::fs::write(&schema, draft::SCHEMA).map_err(|e| {
+        crate::paths::write_private(&schema, draft::SCHEMA).map_err(|e| {
             CommandError::failure(format!("cannot write {}: {e}", schema.display()))
         })?;
         Ok(Workspace { dir, stamp, schema })
@@ -425,7 +425,7 @@ impl Codex<'_> {
             .unwrap_or_default();
         let answer = draft::parse_answer(&raw).map_err(|e| {
             // Keep exactly what Codex said, for the user to look at.
-            let _ = std::fs::write(answer_file, &raw);
+            let _ = crate::paths::write_private(answer_file, &raw);
             let e = match (&e, outcome.errors.is_empty()) {
                 (draft::AnswerError::Empty, false) => draft::AnswerError::Schema(format!(
                     "no draft came back; Codex reported: {}",

@@ -65,7 +65,11 @@ fn record(ctx: &Context, payload: &str) -> Result<(), CommandError> {
             "last_assistant_message": turn.last_assistant_message,
         }),
     )?;
-    store.set_status(session.id, SessionStatus::Waiting)?;
+    // A finished session stays finished: a late (or forged) turn is
+    // recorded, never reopens it.
+    if session.status != SessionStatus::Done {
+        store.set_status(session.id, SessionStatus::Waiting)?;
+    }
     announce(
         ctx,
         &session.ticket_key,

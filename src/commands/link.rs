@@ -25,6 +25,15 @@ pub struct Args {
 /// Runs `csm link`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let key = TicketKey::parse(&args.key)?;
+    if let Some(id) = &args.session_id
+        && !crate::codex::is_session_id(id)
+    {
+        return Err(CommandError::usage(format!(
+            "\"{}\" is not a Codex session id",
+            crate::output::sanitize(id)
+        ))
+        .hint("a session id looks like 019a0000-0000-7000-8000-000000000000"));
+    }
     let codex_home = ctx.codex_home()?;
     let store = ctx.store()?;
     let found = if args.last {
@@ -56,6 +65,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             modified: std::time::SystemTime::now(),
         }
     };
+    if !crate::codex::is_session_id(&found.meta.id) {
+        return Err(CommandError::failure(format!(
+            "refusing {}: its session id \"{}\" is not a Codex session id",
+            found.path.display(),
+            crate::output::sanitize(&found.meta.id)
+        ))
+        .hint("the file was not written by Codex; remove it, or pass the real session id"));
+    }
     let tracker = ctx.tracker()?;
     let ticket = tracker.get(&key)?;
     if let Some(owner) = store.session_by_codex_id(&found.meta.id)? {

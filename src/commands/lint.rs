@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             "ready": verdict.is_ready(),
             "findings": findings,
         });
-        let text = serde_json::to_string_pretty(&out)
+        let text = crate::output::json(&out)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
     } else if verdict.is_ready() {

@@ -22,6 +22,7 @@ pub mod start;
 pub mod sync;
 pub mod tabs;
 pub mod ticket;
+pub mod trust;
 pub mod ui;
 pub mod unlink;
 pub mod worktree;
@@ -102,6 +103,9 @@ pub enum Command {
     Worktree(worktree::Args),
     /// Show the resolved configuration and where each value came from.
     Config(config::Args),
+    /// Let this repository's .csm.toml set the keys that run programs or
+    /// choose where credentials go (for exactly its present content).
+    Trust(trust::Args),
     /// Check that csm can work here: config, store, credentials, codex.
     Doctor(doctor::Args),
     /// Hooks Codex calls (csm passes them itself).
@@ -115,6 +119,7 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
+    crate::credentials::keep_process_private();
     let output = Output::detect(cli.quiet);
     let ctx = Context::new(output)?;
     ctx.register_short_keys();
@@ -129,6 +134,9 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     });
     // The dashboard owns the terminal: log lines go to the file only.
     let stderr_log = !matches!(command, Command::Ui(_));
+    if matches!(command, Command::Ui(_) | Command::Hook(_) | Command::Mcp(_)) {
+        ctx.mute_trust_notice();
+    }
     crate::output::init_logging(
         cli.verbose,
         cli.quiet,
@@ -171,6 +179,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Lint(args) => lint::run(&ctx, args),
         Command::Worktree(args) => worktree::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
+        Command::Trust(args) => trust::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

@@ -287,6 +287,7 @@ fn adopt_from_tracker(ctx: &Context, key: &TicketKey) -> Result<Session, Command
         .as_ref()
         .and_then(|p| p.get("codex_session_id"))
         .and_then(|v| v.as_str())
+        .filter(|id| crate::codex::is_session_id(id))
         .map(str::to_string);
     let Some(codex_id) = codex_id else {
         return Err(CommandError::new(

@@ -99,7 +99,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         None => list(ctx, args.key.as_deref(), args.json),
         Some(Action::Approve { id }) => {
             let store = ctx.store()?;
-            let id = the_pending(&store, id, "approve")?;
+            let id = match id {
+                Some(id) => id,
+                None => match confirm_the_pending(&store)? {
+                    Some(id) => id,
+                    None => {
+                        ctx.output.info("Not approved; the request still waits.");
+                        return Ok(());
+                    }
+                },
+            };
             let env = environment(ctx)?;
             let tab = tabs::approve(&store, &env, id, "csm tabs approve").map_err(error)?;
             match tab.state {
@@ -158,6 +167,45 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             std::process::exit(code);
         }
     }
+}
+
+/// `csm tabs approve` without an id: the only request waiting, once the
+/// user has seen its whole command and said yes; `None` for no. Without a
+/// terminal nobody can see it, so the id must be given.
+fn confirm_the_pending(store: &Store) -> Result<Option<i64>, CommandError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(CommandError::usage(
+            "without a terminal, say which request to approve: csm tabs approve ID",
+        )
+        .hint("`csm tabs` lists the waiting requests with their ids"));
+    }
+    let id = the_pending(store, None, "approve")?;
+    let Some((key, tab)) = all_tabs(store, None)?.into_iter().find(|(_, t)| t.id == id) else {
+        return Err(CommandError::new(
+            ExitKind::NotFound,
+            format!("tab request {id} is gone"),
+        ));
+    };
+    let mut text = format!(
+        "Tab {id} of {key} asks to run, in {}:\n",
+        sanitize(&tab.request.cwd.display().to_string())
+    );
+    for (n, arg) in tab.request.argv.iter().enumerate() {
+        text.push_str(&format!(
+            "  argv[{n}] = {}\n",
+            sanitize(&format!("{arg:?}"))
+        ));
+    }
+    text.push_str("Approve it? [y/N] ");
+    eprint!("{text}");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CommandError::failure(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes").then_some(id))
 }
 
 /// The request meant: the one given, or the only one waiting.
@@ -250,7 +298,7 @@ fn list(ctx: &Context, key: Option<&str>, json: bool) -> Result<(), CommandError
                 summary: tabs::describe(t),
             })
             .collect();
-        let text = serde_json::to_string_pretty(&rows)
+        let text = crate::output::json(&rows)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
         return Ok(());
@@ -278,8 +326,10 @@ pub fn table(ctx: &Context, rows: &[(String, Tab)]) -> String {
                 (Some(s), State::Running | State::Exited) => s.describe(),
                 _ => String::new(),
             };
+            // A request that waits is shown whole (the terminal wraps it):
+            // the user approves what they can read.
             let mut command = sanitize(&t.command_line());
-            if command.chars().count() > 50 {
+            if t.state != State::Pending && command.chars().count() > 50 {
                 command = command.chars().take(49).collect::<String>() + "…";
             }
             [

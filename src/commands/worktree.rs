@@ -83,7 +83,7 @@ fn list(ctx: &Context, all: bool, json: bool) -> Result<(), CommandError> {
         })
         .collect();
     if json {
-        let text = serde_json::to_string_pretty(&rows)
+        let text = crate::output::json(&rows)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
         return Ok(());

@@ -26,7 +26,7 @@ impl Backend for LogFile {
             source,
         };
         if let Some(dir) = launch.log_file.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
+            crate::paths::create_private_dir(dir).map_err(io_err)?;
         }
         // Output may hold anything the command prints: only the user reads it.
         let file = OpenOptions::new()

@@ -113,12 +113,19 @@ impl LocalTracker {
 
     fn read(&self, key: &TicketKey) -> Result<TicketFile, TrackerError> {
         let path = self.path(key);
-        let text = match fs::read_to_string(&path) {
+        let text = match read_ticket_file(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(self.not_found(key));
             }
-            Err(source) => return Err(io_error("cannot read", &path, source)),
+            Err(ReadError::Io(source)) => return Err(io_error("cannot read", &path, source)),
+            Err(ReadError::Refused(message)) => {
+                return Err(TrackerError::BadTicketFile {
+                    path: path.display().to_string(),
+                    line: 1,
+                    message: message.into(),
+                });
+            }
         };
         TicketFile::parse(&path, &text, Some(key))
     }
@@ -834,6 +841,56 @@ fn now() -> String {
     jiff::Timestamp::now()
         .round(jiff::Unit::Second)
         .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}
+
+/// The largest local ticket file csm reads.
+pub const MAX_TICKET_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+enum ReadError {
+    Io(std::io::Error),
+    Refused(&'static str),
+}
+
+/// Reads a ticket file that is a regular file (never through a symbolic
+/// link: a repository could point one at any file of the user's) of at most
+/// [`MAX_TICKET_FILE_BYTES`].
+fn read_ticket_file(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    const SYMLINK: &str = "is a symbolic link; csm reads only regular ticket files";
+    if fs::symlink_metadata(path)
+        .map_err(ReadError::Io)?
+        .file_type()
+        .is_symlink()
+    {
+        return Err(ReadError::Refused(SYMLINK));
+    }
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let file = options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            ReadError::Refused(SYMLINK)
+        } else {
+            ReadError::Io(e)
+        }
+    })?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::Refused("is not a regular file"));
+    }
+    let too_big = "is larger than 4 MiB; csm does not read ticket files that large";
+    if meta.len() > MAX_TICKET_FILE_BYTES {
+        return Err(ReadError::Refused(too_big));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_TICKET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_TICKET_FILE_BYTES {
+        return Err(ReadError::Refused(too_big));
+    }
+    String::from_utf8(bytes).map_err(|_| ReadError::Refused("is not UTF-8 text"))
 }
 
 fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> TrackerError {

@@ -53,38 +53,41 @@ fn config_show_names_each_source_user_repo_env() {
     let text = env.normalize(&run.stdout);
     insta::assert_snapshot!(text, @r#"
     # user file: $ROOT/home/.config/csm/config.toml
-    # repo file: $ROOT/work/.csm.toml
-    codex.args = []                                    # default
-    # codex.bin                                        # unset
-    github.api_url = "https://api.github.com"          # default
-    github.max_attempts = 4                            # default
-    # github.repo                                      # unset
-    github.timeout_secs = 30                           # default
-    # github.token_command                             # unset
-    jira.ac_field = "Acceptance Criteria"              # default
-    # jira.deployment                                  # unset
-    jira.email = "me@example.com"                      # $ROOT/home/.config/csm/config.toml
-    jira.max_attempts = 4                              # default
-    jira.project = "REPO"                              # $ROOT/work/.csm.toml
-    jira.timeout_secs = 30                             # default
-    # jira.token_command                               # unset
-    jira.url = "https://env.example"                   # env CSM_JIRA_URL
-    local.prefix = "CSM"                               # default
-    local.statuses = ["To Do", "In Progress", "Done"]  # default
-    notify.command = ["notify-send", "Codex"]          # default
-    notify.on_turn = "off"                             # default
-    secrets.env = []                                   # default
-    tabs.allow = []                                    # default
-    tabs.approval_wait_secs = 60                       # default
-    tabs.backend = "auto"                              # default
-    tracker.kind = "local"                             # default
-    workflow.done_status = "Done"                      # default
-    workflow.pr = false                                # default
-    workflow.start_status = "In Progress"              # default
-    # workflow.test_command                            # unset
-    workflow.worktree = false                          # default
-    worktree.branch = "{{key}}-{{slug summary}}"       # default
-    # worktree.parent                                  # unset
+    # repo file: $ROOT/work/.csm.toml (not trusted: its risky keys are ignored; see `csm trust --show`)
+    # trust: yours = default, your file or env; repo = a key any repository may set;
+    #        trusted = a risky key from the repository file you trusted;
+    #        added = names an untrusted repository file added to your list
+    codex.args = []                                    yours    # default
+    # codex.bin                                                 # unset
+    github.api_url = "https://api.github.com"          yours    # default
+    github.max_attempts = 4                            yours    # default
+    # github.repo                                               # unset
+    github.timeout_secs = 30                           yours    # default
+    # github.token_command                                      # unset
+    jira.ac_field = "Acceptance Criteria"              yours    # default
+    # jira.deployment                                           # unset
+    jira.email = "me@example.com"                      yours    # $ROOT/home/.config/csm/config.toml
+    jira.max_attempts = 4                              yours    # default
+    jira.project = "REPO"                              repo     # $ROOT/work/.csm.toml
+    jira.timeout_secs = 30                             yours    # default
+    # jira.token_command                                        # unset
+    jira.url = "https://env.example"                   yours    # env CSM_JIRA_URL; the repo file's value is ignored (untrusted)
+    local.prefix = "CSM"                               yours    # default
+    local.statuses = ["To Do", "In Progress", "Done"]  yours    # default
+    notify.command = ["notify-send", "Codex"]          yours    # default
+    notify.on_turn = "off"                             yours    # default
+    secrets.env = []                                   yours    # default
+    tabs.allow = []                                    yours    # default
+    tabs.approval_wait_secs = 60                       yours    # default
+    tabs.backend = "auto"                              yours    # default
+    tracker.kind = "local"                             yours    # default
+    workflow.done_status = "Done"                      yours    # default
+    workflow.pr = false                                yours    # default
+    workflow.start_status = "In Progress"              yours    # default
+    # workflow.test_command                                     # unset
+    workflow.worktree = false                          yours    # default
+    worktree.branch = "{{key}}-{{slug summary}}"       yours    # default
+    # worktree.parent                                           # unset
     "#);
 
     let json = env.run_in(&sub, &["config", "show", "--json"]).ok();
@@ -93,6 +96,10 @@ fn config_show_names_each_source_user_repo_env() {
     assert_eq!(doc["values"]["jira.project"]["source"]["kind"], "repo");
     assert_eq!(doc["values"]["jira.email"]["source"]["kind"], "user");
     assert_eq!(doc["values"]["tracker.kind"]["source"]["kind"], "default");
+    assert_eq!(doc["values"]["jira.project"]["trust"], "repo");
+    assert_eq!(doc["values"]["jira.url"]["trust"], "yours");
+    assert_eq!(doc["files"]["repo_trust"], "untrusted");
+    assert_eq!(doc["ignored"], serde_json::json!(["jira.url"]));
 }
 
 #[test]

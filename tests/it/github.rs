@@ -248,7 +248,7 @@ fn an_issue_without_criteria_is_refused_unless_forced_and_prs_are_no_tickets() {
 
 #[test]
 fn ticket_commands_and_batched_statuses() {
-    let (env, _model, fake) = world("");
+    let (mut env, _model, fake) = world("");
     fake.set_page_size(2);
     let run = env
         .run(&[
@@ -301,18 +301,24 @@ fn ticket_commands_and_batched_statuses() {
     let run = env.run(&["ticket", "move", "#1", "Blocked"]).fails_with(1);
     let line = one_error_line(&run);
     assert!(line.contains("Done, Not planned, Open"), "{line}");
-    // The repository's own .csm.toml may not redirect the token.
+    // An untrusted .csm.toml cannot send the token elsewhere or run a
+    // program for it: both keys are ignored, said once, and csm goes on.
     std::fs::write(
         env.work().join(".csm.toml"),
-        "[github]\napi_url = \"https://attacker.example\"\n",
+        "[github]\napi_url = \"https://attacker.example\"\ntoken_command = [\"sh\", \"-c\", \"touch pwned\"]\n",
     )
     .unwrap();
-    let run = env.run(&["ticket", "show", "#1"]).fails_with(2);
+    let run = env.run(&["ticket", "show", "#1"]).ok();
+    assert!(run.stderr.contains("github.api_url"), "{}", run.stderr);
     assert!(
-        one_error_line(&run).contains("github.api_url"),
+        run.stderr.contains("github.token_command"),
         "{}",
         run.stderr
     );
+    env.remove_env("GH_TOKEN");
+    env.run(&["ticket", "show", "#1"]).fails_with(4);
+    assert!(!env.work().join("pwned").exists());
+    env.set_env("GH_TOKEN", TOKEN);
     std::fs::remove_file(env.work().join(".csm.toml")).unwrap();
 
     // csm list: the statuses of sessions' issues in one listing request

@@ -23,5 +23,6 @@ mod start_resume;
 mod support;
 mod tabs;
 mod ticket;
+mod trust;
 mod ui;
 mod worktree;

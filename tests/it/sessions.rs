@@ -357,6 +357,8 @@ fn a_finished_turn_runs_the_notification_command() {
         ),
     )
     .unwrap();
+    // A repository's notification command runs once the user trusts it.
+    env.run(&["trust"]).ok();
     let payload = json!({
         "type": "agent-turn-complete", "thread-id": "019a0000-0000-7000-8000-000000000002",
         "last-assistant-message": "All tests pass.\nDetails follow."

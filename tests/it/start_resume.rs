@@ -19,11 +19,9 @@ fn setup() -> (TestEnv, MockModel, Tmux) {
     let mut env = TestEnv::new();
     let model = MockModel::start();
     model.serve_real_codex(&mut env, "");
-    std::fs::write(
-        env.work().join(".csm.toml"),
-        "[codex]\nargs = [\"--no-daemon\"]\n",
-    )
-    .unwrap();
+    // The flag is the user's: a repository file may not add Codex flags.
+    env.write_user_config("[codex]\nargs = [\"--no-daemon\"]\n");
+    std::fs::write(env.work().join(".csm.toml"), "").unwrap();
     env.run(&[
         "ticket",
         "new",

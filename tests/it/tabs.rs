@@ -18,7 +18,7 @@ use crate::support::mock_model::{MockModel, Reply};
 
 /// A session of ticket CSM-1 in the test's work folder, recorded directly
 /// in the store, with these settings.
-fn session(env: &TestEnv, settings: Value) -> i64 {
+pub(crate) fn session(env: &TestEnv, settings: Value) -> i64 {
     let store = Store::open(&env.store_file()).unwrap();
     store
         .insert_session(&NewSession {
@@ -32,14 +32,14 @@ fn session(env: &TestEnv, settings: Value) -> i64 {
 }
 
 /// `csm mcp` with piped standard input and output, as Codex runs it.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
 }
 
 impl Server {
-    fn start(env: &TestEnv, session: i64) -> Server {
+    pub(crate) fn start(env: &TestEnv, session: i64) -> Server {
         let mut child = env
             .command(&["mcp", "--session", &session.to_string()])
             .stdin(Stdio::piped())
@@ -94,7 +94,7 @@ impl Server {
     }
 
     /// Calls a tool; returns its text and whether it failed.
-    fn call(&mut self, id: i64, tool: &str, arguments: Value) -> (String, bool) {
+    pub(crate) fn call(&mut self, id: i64, tool: &str, arguments: Value) -> (String, bool) {
         let answer = self.request(
             id,
             "tools/call",
@@ -108,7 +108,7 @@ impl Server {
         )
     }
 
-    fn initialize(&mut self) -> Value {
+    pub(crate) fn initialize(&mut self) -> Value {
         let init = self.request(
             0,
             "initialize",
@@ -120,7 +120,7 @@ impl Server {
     }
 
     /// Closes the input and waits for the server to end.
-    fn finish(mut self) -> i32 {
+    pub(crate) fn finish(mut self) -> i32 {
         drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -449,7 +449,12 @@ fn an_approval_from_another_terminal_starts_the_tab_in_a_detached_tmux_session()
         assert!(Instant::now() < deadline, "no request recorded");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let run = env.run(&["tabs", "approve"]).ok();
+    // Without a terminal nothing can be shown and asked: the id is needed.
+    let run = env.run(&["tabs", "approve"]).fails_with(2);
+    assert!(run.stderr.contains("csm tabs approve ID"), "{}", run.stderr);
+    let rows: Value = serde_json::from_str(&env.run(&["tabs", "--json"]).ok().stdout).unwrap();
+    let pending = rows[0]["id"].as_i64().unwrap().to_string();
+    let run = env.run(&["tabs", "approve", &pending]).ok();
     assert!(run.stderr.contains("Started tab"), "{}", run.stderr);
     let answer = server.next(Duration::from_secs(20));
     let text = answer["result"]["content"][0]["text"].as_str().unwrap();
@@ -737,11 +742,9 @@ fn codex_runs_a_command_in_a_tmux_window_and_reads_its_output() {
     let mut env = TestEnv::new();
     let model = MockModel::start();
     model.serve_real_codex(&mut env, "");
-    std::fs::write(
-        env.work().join(".csm.toml"),
-        "[codex]\nargs = [\"--no-daemon\"]\n[tabs]\nbackend = \"tmux\"\n",
-    )
-    .unwrap();
+    // The flag is the user's: a repository file may not add Codex flags.
+    env.write_user_config("[codex]\nargs = [\"--no-daemon\"]\n");
+    std::fs::write(env.work().join(".csm.toml"), "[tabs]\nbackend = \"tmux\"\n").unwrap();
     env.run(&[
         "ticket",
         "new",

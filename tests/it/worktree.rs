@@ -751,11 +751,9 @@ fn two_tickets_run_in_two_worktrees_and_each_resume_returns_to_its_own() {
         real(env.work()).display()
     );
     model.serve_real_codex(&mut env, &trusted);
-    std::fs::write(
-        env.work().join(".csm.toml"),
-        "[codex]\nargs = [\"--no-daemon\"]\n",
-    )
-    .unwrap();
+    // The flag is the user's: a repository file may not add Codex flags.
+    env.write_user_config("[codex]\nargs = [\"--no-daemon\"]\n");
+    std::fs::write(env.work().join(".csm.toml"), "").unwrap();
     env.run(&["ticket", "new", "Add a --json flag", "--ac", "prints JSON"])
         .ok();
     env.run(&[

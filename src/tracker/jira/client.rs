@@ -261,7 +261,7 @@ impl JiraClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let text = resp.text().unwrap_or_default();
+                    let text = read_capped(resp);
                     tracing::debug!(
                         method = %method, path, status = status.as_u16(),
                         ms = started.elapsed().as_millis() as u64, "jira"
@@ -425,6 +425,20 @@ pub fn check_url(base: &str) -> Result<(), TrackerError> {
         }
         other => Err(bad(&format!("unsupported scheme {other}; use https"))),
     }
+}
+
+/// The largest answer body csm reads from Jira (16 MiB): a larger one is
+/// cut there, so a hostile or broken server cannot fill memory; cut JSON
+/// does not parse and is reported as an unexpected answer.
+pub const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+
+fn read_capped(resp: reqwest::blocking::Response) -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if resp.take(MAX_BODY_BYTES).read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[cfg(test)]

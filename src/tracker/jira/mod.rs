@@ -26,6 +26,9 @@ use super::{
     Transition,
 };
 
+/// The most pages of comments read for one ticket (100 a page).
+const MAX_COMMENT_PAGES: usize = 20;
+
 /// Jira's two deployment kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deployment {
@@ -457,8 +460,11 @@ impl Tracker for JiraTracker {
     }
 
     fn comments(&self, key: &TicketKey) -> Result<Vec<Comment>, TrackerError> {
+        // Newest first, so that the bound on pages (a server that never says
+        // "last page" cannot keep csm reading) drops the oldest comments,
+        // never the new ones `resume` and the outbox look for.
         let mut out = Vec::new();
-        loop {
+        for _ in 0..MAX_COMMENT_PAGES {
             let page = self
                 .send(
                     Method::GET,
@@ -466,7 +472,7 @@ impl Tracker for JiraTracker {
                     &[
                         ("startAt", out.len().to_string()),
                         ("maxResults", "100".into()),
-                        ("orderBy", "created".into()),
+                        ("orderBy", "-created".into()),
                     ],
                     None,
                     &format!("reading the comments of {key}"),
@@ -478,9 +484,13 @@ impl Tracker for JiraTracker {
             }
             let total = page["total"].as_u64().unwrap_or(0) as usize;
             if comments.is_empty() || out.len() >= total {
+                out.reverse();
                 return Ok(out);
             }
         }
+        tracing::warn!(key = %key, read = out.len(), "read only the newest comments: {MAX_COMMENT_PAGES} pages");
+        out.reverse();
+        Ok(out)
     }
 
     fn comment(&self, key: &TicketKey, body: &str) -> Result<Comment, TrackerError> {

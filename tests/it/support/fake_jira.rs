@@ -522,7 +522,11 @@ fn answer(
                     .get("maxResults")
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(100);
-                let page: Vec<Value> = i.comments.iter().skip(start).take(max).cloned().collect();
+                let mut all = i.comments.clone();
+                if query.get("orderBy").is_some_and(|o| o.starts_with('-')) {
+                    all.reverse();
+                }
+                let page: Vec<Value> = all.into_iter().skip(start).take(max).collect();
                 ok(
                     StatusCode::OK,
                     json!({"comments": page, "startAt": start, "maxResults": max, "total": i.comments.len()}),
