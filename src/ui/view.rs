@@ -1026,6 +1026,23 @@ fn draw_settings(buf: &mut Buffer, area: Rect, ed: &SettingsEditor, theme: &Them
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_pull_request_event_shows_its_url() {
+        let e = Event {
+            id: 1,
+            session_id: 1,
+            at: 0,
+            kind: crate::session::PULL_REQUEST_EVENT.into(),
+            data: serde_json::json!({"url": "https://github.example/acme/app/pull/2"}),
+        };
+        let line = event_line(&e, 0, 80, &Theme::new(false));
+        let text: String = line.spans.iter().map(|s| s.content.to_string()).collect();
+        assert!(
+            text.contains("https://github.example/acme/app/pull/2"),
+            "{text}"
+        );
+    }
     use super::*;
     use crate::ui::fixture;
     use crate::ui::state::keys;

@@ -469,3 +469,63 @@ fn without_a_github_repository_done_pr_says_so_in_one_line_before_codex() {
     assert!(w.store().outbox_pending().unwrap().is_empty());
     let _ = &mut w;
 }
+
+#[test]
+fn a_github_issue_with_workflow_pr_closes_the_issue_from_a_draft_into_the_chosen_base() {
+    const BODY: &str = "Users want a spreadsheet.\n\n## Acceptance criteria\n\n- [ ] csm list --csv prints CSV\n- [ ] one row per session\n";
+    let (mut env, model, github, _origin) = World::base(None);
+    let n = github.add_issue(REPO, "Export sessions as CSV", BODY);
+    env.write_user_config(&format!(
+        "[tracker]\nkind = \"github\"\n[github]\napi_url = \"{}\"\nrepo = \"{REPO}\"\ntimeout_secs = 5\n[workflow]\npr = true\n",
+        github.url()
+    ));
+    env.set_env("CSM_CODEX_BIN", codex_bin());
+    let work = env.work().to_path_buf();
+    git(&work, &["checkout", "-q", "-b", "issue-1-csv"]);
+    model.push_text("I will add the CSV export.");
+    let id = exec_session(env.env_vars(), &work, "Work on the issue");
+    let key = format!("{REPO}#{n}");
+    env.run(&["link", &key, &id]).ok();
+    commit_file(&work, "csv.rs", "fn csv() {}\n", "Add CSV export");
+    let answer = json!({"summary": "CSV.", "criteria": [
+        {"number": 1, "status": "met", "evidence": "t1"},
+        {"number": 2, "status": "met", "evidence": "t2"}]})
+    .to_string();
+
+    // The dry run says what would happen and changes nothing.
+    model.push_text(&answer);
+    let dry = env
+        .run(&["done", &key, "--dry-run", "--draft", "--base", "develop"])
+        .ok();
+    assert!(
+        dry.stdout.contains(
+            "would push issue-1-csv to origin and open a draft pull request on acme/app into develop"
+        ),
+        "{}",
+        dry.stdout
+    );
+    assert!(github.pulls(REPO).is_empty());
+
+    // `[workflow] pr = true`: no --pr needed.
+    model.push_text(&answer);
+    env.run(&["done", &key, "--draft", "--base", "develop"])
+        .ok();
+    let pulls = github.pulls(REPO);
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    assert_eq!(pulls[0].base, "develop");
+    assert!(pulls[0].draft, "--draft, though every criterion is met");
+    assert!(
+        pulls[0].body.contains(&format!("Closes #{n}")),
+        "{}",
+        pulls[0].body
+    );
+    assert_eq!(
+        pulls[0].title,
+        format!("{REPO}#{n}: Export sessions as CSV")
+    );
+    // The note on the issue carries the URL; the issue is closed.
+    let issue = github.issue(REPO, n);
+    assert_eq!(issue.state, "closed");
+    let note = &issue.comments.last().unwrap().1;
+    assert!(note.contains(&pr_url(pulls[0].number)), "{note}");
+}
