@@ -366,17 +366,18 @@ impl Prepared {
     }
 }
 
-/// Git and GitHub for the ticket's queued pull-request items, when it has
-/// any (`None` otherwise: nothing needs the token).
+/// Git and GitHub for the queued pull-request items (of one ticket, when
+/// `key` is given), when there are any (`None` otherwise: nothing needs
+/// the token).
 pub fn forge_for_pending(
     ctx: &crate::context::Context,
     store: &crate::store::Store,
-    key: &str,
+    key: Option<&str>,
 ) -> Result<Option<GitForge>, crate::command_error::CommandError> {
-    let pending = store
-        .outbox_pending()?
-        .into_iter()
-        .any(|i| i.ticket_key == key && (i.kind == kind::PUSH || i.kind == kind::PULL_REQUEST));
+    let pending = store.outbox_pending()?.into_iter().any(|i| {
+        key.is_none_or(|k| i.ticket_key == k)
+            && (i.kind == kind::PUSH || i.kind == kind::PULL_REQUEST)
+    });
     if !pending {
         return Ok(None);
     }

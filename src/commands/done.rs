@@ -323,7 +323,7 @@ fn has_pending(store: &Store, key: &TicketKey) -> Result<bool, CommandError> {
 fn deliver(ctx: &Context, store: &Store, key: &TicketKey) -> Result<(), CommandError> {
     let outcomes = {
         let _spin = ctx.output.spinner(&format!("Posting to {key}"));
-        let forge = crate::pr::forge_for_pending(ctx, store, key.as_str())?;
+        let forge = crate::pr::forge_for_pending(ctx, store, Some(key.as_str()))?;
         outbox::flush_with(
             store,
             Some(key.as_str()),

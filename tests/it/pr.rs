@@ -400,10 +400,17 @@ fn a_token_without_pull_request_access_is_named_and_an_existing_pull_request_is_
     assert!(w.github.pulls(REPO).is_empty());
 
     // Someone opened the branch's pull request meanwhile: it is reused,
-    // its body updated, and the next run with a good token finishes.
+    // its body updated, when `csm sync` (with a good token) sends what
+    // waits.
+    let listed = w.env.run(&["sync", "--list"]).ok();
+    assert!(
+        listed.stdout.contains("the pull request"),
+        "{}",
+        listed.stdout
+    );
     let n = w.github.add_pull(REPO, &w.branch, "by hand", "old body");
     w.env.set_env("GH_TOKEN", TOKEN);
-    let run = w.env.run(&["done", "CSM-1", "--pr"]).ok();
+    let run = w.env.run(&["sync"]).ok();
     let pulls = w.github.pulls(REPO);
     assert_eq!(pulls.len(), 1, "{pulls:?}");
     assert_eq!(pulls[0].number, n);
