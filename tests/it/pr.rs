@@ -214,7 +214,29 @@ fn error_lines(stderr: &str) -> Vec<&str> {
 fn done_pr_pushes_opens_one_pull_request_and_links_it_everywhere() {
     let w = World::local();
     w.answer(&["met", "met"]);
-    let run = w.env.run(&["done", "CSM-1", "--pr"]).ok();
+    let run = w.env.run(&["-vv", "done", "CSM-1", "--pr"]).ok();
+    // The GitHub token: in no output, and in no file under the test's root
+    // (the store with its queued items, the logs, the repositories).
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
+    let mut stack = vec![w.env.root().to_path_buf()];
+    let mut seen_store = false;
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                seen_store |= p.ends_with("csm.db");
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                assert!(
+                    !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                    "the token is in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(seen_store);
 
     // Pushed: the branch is on origin.
     let heads = w.remote_branches();
