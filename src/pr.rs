@@ -177,6 +177,22 @@ pub fn closes(key: &TicketKey, repo: &str) -> Option<String> {
     }
 }
 
+/// A body GitHub takes: at most [`COMMENT_LIMIT`] characters, cut with a
+/// line saying so.
+///
+/// [`COMMENT_LIMIT`]: crate::tracker::github::COMMENT_LIMIT
+pub fn fit_body(body: String) -> String {
+    const CUT: &str = "\n\n_(cut to GitHub's limit; the full report is in the ticket's note)_\n";
+    let limit = crate::tracker::github::COMMENT_LIMIT;
+    if body.chars().count() <= limit {
+        return body;
+    }
+    let keep = limit - CUT.chars().count();
+    let mut out: String = body.chars().take(keep).collect();
+    out.push_str(CUT);
+    out
+}
+
 /// The pull request's title.
 pub fn title(key: &TicketKey, summary: &str) -> String {
     let summary: String = crate::output::sanitize(summary)
@@ -334,7 +350,7 @@ impl Prepared {
         session: i64,
         open_criteria: usize,
     ) -> Result<Items, PrError> {
-        let body = PrData::new(data, key, tracker_id, &self.target.repo).render(dirs)?;
+        let body = fit_body(PrData::new(data, key, tracker_id, &self.target.repo).render(dirs)?);
         Ok(items(
             &self.target,
             session,
@@ -416,6 +432,15 @@ mod tests {
         let gh = TicketKey::parse("acme/app#12").unwrap();
         assert_eq!(closes(&gh, "Acme/App").as_deref(), Some("#12"));
         assert_eq!(closes(&gh, "acme/web").as_deref(), Some("acme/app#12"));
+    }
+
+    #[test]
+    fn a_long_body_is_cut_to_githubs_limit() {
+        let limit = crate::tracker::github::COMMENT_LIMIT;
+        assert_eq!(fit_body("short".into()), "short");
+        let cut = fit_body("é".repeat(limit + 10));
+        assert_eq!(cut.chars().count(), limit);
+        assert!(cut.ends_with("note)_\n"), "{}", &cut[cut.len() - 40..]);
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
             sanitize(&message)
         ))
         .hint(format!(
-            "everything else went out; check that you may push the branch (no upstream access? pull first if it is not a fast-forward), then run `csm done {key} --pr` again to push and open the pull request"
+            "the note and the rest are not held back by it; check that you may push the branch (no upstream access? pull first if it is not a fast-forward), then run `csm done {key} --pr` again to push and open the pull request"
         )));
     }
     if failed.is_empty() {
