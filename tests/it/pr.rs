@@ -141,8 +141,8 @@ impl World {
     }
 
     /// A Jira ticket worked on a branch of the checkout.
-    fn jira() -> World {
-        let fake = FakeJira::start(Mode::Cloud);
+    fn jira(mode: Mode) -> World {
+        let fake = FakeJira::start(mode);
         fake.add_issue(
             "PROJ-1",
             "Export sessions as CSV",
@@ -313,7 +313,13 @@ fn done_pr_pushes_opens_one_pull_request_and_links_it_everywhere() {
 
 #[test]
 fn a_jira_ticket_gets_one_remote_link_and_the_url_in_its_note() {
-    let w = World::jira();
+    for mode in [Mode::Cloud, Mode::DataCenter] {
+        jira_remote_link(mode);
+    }
+}
+
+fn jira_remote_link(mode: Mode) {
+    let w = World::jira(mode);
     let jira = w.jira.as_ref().unwrap();
     w.answer(&["met", "not_met"]);
     let run = w.env.run(&["done", "PROJ-1", "--pr"]).fails_with(1);
@@ -341,7 +347,12 @@ fn a_jira_ticket_gets_one_remote_link_and_the_url_in_its_note() {
     );
     let issue = jira.issue("PROJ-1").unwrap();
     assert_eq!(issue.comments.len(), 1);
-    let note = csm::tracker::jira::adf::to_markdown(&issue.comments[0]["body"]);
+    let note = match mode {
+        Mode::Cloud => csm::tracker::jira::adf::to_markdown(&issue.comments[0]["body"]),
+        Mode::DataCenter => {
+            csm::tracker::jira::wiki::to_markdown(issue.comments[0]["body"].as_str().unwrap())
+        }
+    };
     assert!(note.contains(&url), "{note}");
 
     // Forced the second time: the same pull request, still one link.
