@@ -150,9 +150,17 @@ impl From<TrackerError> for CommandError {
         match &e {
             TrackerError::NotFound { .. } => CommandError::new(ExitKind::NotFound, message)
                 .hint("check the key; `csm ticket list` shows the tickets"),
-            TrackerError::AuthRejected { .. } => {
-                CommandError::new(ExitKind::Auth, message).hint("run `csm auth login`")
-            }
+            TrackerError::AuthRejected {
+                token_source,
+                cloud,
+                gateway_tried,
+                ..
+            } => auth_hints(
+                CommandError::new(ExitKind::Auth, message),
+                token_source.as_ref(),
+                *cloud,
+                *gateway_tried,
+            ),
             TrackerError::Forbidden { .. } => CommandError::new(ExitKind::Auth, message)
                 .hint("ask a Jira admin for the permission"),
             TrackerError::NoSuchTransition { .. } => {
@@ -161,6 +169,16 @@ impl From<TrackerError> for CommandError {
             TrackerError::TransitionNeedsFields { .. } => {
                 CommandError::failure(message).hint("make this transition in Jira's web UI")
             }
+            TrackerError::WalkStopped { key, reached, .. } => CommandError::failure(message)
+                .hint(format!(
+                    "make that step in the tracker's web UI; nothing else changed on {key} since \"{}\"",
+                    crate::output::sanitize(reached)
+                ))
+                .hint(
+                    "or name a status csm can reach with --status, or spell the way out in [workflow] done_path",
+                ),
+            TrackerError::WalkTooLong { .. } => CommandError::failure(message)
+                .hint("spell the way out in [workflow] done_path, or move it in the tracker"),
             TrackerError::RateLimited { .. } => {
                 CommandError::failure(message).hint("wait a minute and try again")
             }
@@ -188,6 +206,42 @@ impl From<TrackerError> for CommandError {
             | TrackerError::BadResponse { .. }
             | TrackerError::Io { .. } => CommandError::failure(message),
         }
+    }
+}
+
+/// The hints of a rejected token: the fix for where it came from (the
+/// environment wins over the keyring, so `csm auth login` alone cannot fix
+/// a bad `CSM_JIRA_TOKEN`), and the gateway on Jira Cloud.
+fn auth_hints(
+    err: CommandError,
+    source: Option<&crate::credentials::Origin>,
+    cloud: bool,
+    gateway_tried: bool,
+) -> CommandError {
+    use crate::credentials::Origin;
+    let err = match source {
+        Some(Origin::Env(var)) => err.hint(format!(
+            "the token comes from the environment variable {var}, which csm reads before the keyring: \
+             put a valid token in {var}, or unset it to use the one `csm auth login` saves"
+        )),
+        Some(Origin::Keyring) => err.hint(
+            "the token comes from the OS keyring: replace it with `csm auth login`",
+        ),
+        Some(Origin::Command) => err.hint(
+            "the token comes from [jira] token_command: run that command by hand and check that it prints a valid token",
+        ),
+        None => err.hint("run `csm auth login`"),
+    };
+    match (cloud, gateway_tried) {
+        (true, true) => err.hint(
+            "the API gateway (api.atlassian.com), where scoped tokens work, refused it too: \
+             check the token's scopes and that it belongs to this user",
+        ),
+        (true, false) => err.hint(
+            "a scoped API token works only through the API gateway: set [jira] api = \"gateway\" \
+             (csm tries the gateway itself unless [jira] api = \"site\")",
+        ),
+        (false, _) => err,
     }
 }
 

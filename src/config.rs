@@ -221,6 +221,27 @@ pub struct JiraSection {
     pub timeout_secs: u64,
     /// How many times a request is tried when Jira asks to retry.
     pub max_attempts: u32,
+    /// How requests reach a Cloud site: `site` (its own URL, classic API
+    /// tokens) or `gateway` (Atlassian's API gateway, scoped tokens); unset:
+    /// the site, and the gateway when the site refuses the token (csm
+    /// remembers which worked, per site).
+    pub api: Option<JiraApi>,
+    /// The site's cloud id, for the gateway; unset: read from
+    /// `<url>/_edge/tenant_info`.
+    pub cloud_id: Option<String>,
+    /// Atlassian's API gateway. The token is sent there when requests go
+    /// through the gateway.
+    pub gateway_url: String,
+}
+
+/// `[jira] api`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JiraApi {
+    /// The site's own URL.
+    Site,
+    /// `<gateway_url>/ex/jira/<cloud_id>`.
+    Gateway,
 }
 
 impl Default for JiraSection {
@@ -234,6 +255,9 @@ impl Default for JiraSection {
             token_command: None,
             timeout_secs: 30,
             max_attempts: 4,
+            api: None,
+            cloud_id: None,
+            gateway_url: "https://api.atlassian.com".into(),
         }
     }
 }
@@ -300,6 +324,9 @@ pub struct WorkflowSection {
     /// Whether `csm done` pushes the ticket's branch and opens its pull
     /// request (as `--pr` does).
     pub pr: bool,
+    /// The statuses `csm done` walks through, in order (e.g. `["In
+    /// Review", "Done"]`); empty: csm finds the way to `done_status`.
+    pub done_path: Vec<String>,
 }
 
 impl Default for WorkflowSection {
@@ -310,6 +337,7 @@ impl Default for WorkflowSection {
             test_command: None,
             worktree: false,
             pr: false,
+            done_path: Vec::new(),
         }
     }
 }
@@ -403,6 +431,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CSM_JIRA_PROJECT", "jira.project"),
     ("CSM_JIRA_TIMEOUT_SECS", "jira.timeout_secs"),
     ("CSM_JIRA_MAX_ATTEMPTS", "jira.max_attempts"),
+    ("CSM_JIRA_GATEWAY_URL", "jira.gateway_url"),
     ("CSM_GITHUB_REPO", "github.repo"),
     ("CSM_GITHUB_API_URL", "github.api_url"),
     ("CSM_START_STATUS", "workflow.start_status"),
@@ -439,6 +468,21 @@ pub const RISKY_KEYS: &[RiskyKey] = &[
     RiskyKey {
         key: "jira.url",
         why: "chooses where your Jira token is sent",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "jira.gateway_url",
+        why: "chooses where your Jira token is sent",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "jira.api",
+        why: "chooses where your Jira token is sent (the site or the gateway)",
+        untrusted: Untrusted::Ignored,
+    },
+    RiskyKey {
+        key: "jira.cloud_id",
+        why: "chooses which site the gateway sends your requests to",
         untrusted: Untrusted::Ignored,
     },
     RiskyKey {
@@ -516,6 +560,8 @@ impl Config {
         full.jira.deployment = Some(Deployment::Cloud);
         full.jira.project = Some(String::new());
         full.jira.token_command = Some(Vec::new());
+        full.jira.api = Some(JiraApi::Site);
+        full.jira.cloud_id = Some(String::new());
         full.github.repo = Some(String::new());
         full.github.token_command = Some(Vec::new());
         full.workflow.test_command = Some(Vec::new());

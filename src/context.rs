@@ -219,6 +219,12 @@ impl Context {
             )
             .hint("set [jira] url in your own config, or run `csm trust`"));
         }
+        if !resolved.may_receive_credentials("jira.gateway_url") {
+            return Err(CommandError::usage(
+                "the Jira gateway URL comes from an untrusted repository file",
+            )
+            .hint("set [jira] gateway_url in your own config, or run `csm trust`"));
+        }
         let config = &resolved.config;
         let jira = &config.jira;
         let url = jira.url.clone().ok_or_else(|| {
@@ -226,7 +232,7 @@ impl Context {
                 .hint("set [jira] url in the config, or CSM_JIRA_URL")
         })?;
         let account = self.jira_account()?;
-        let (token, _) = self
+        let (token, origin) = self
             .credentials()
             .resolve(&account, jira.token_command.as_deref(), &env_var)?
             .ok_or_else(|| {
@@ -280,7 +286,17 @@ impl Context {
                     .hint("set [jira] email, or CSM_JIRA_EMAIL"));
             }
         };
-        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?)
+        let route = jira::RouteSettings {
+            api: jira.api.map(|a| match a {
+                crate::config::JiraApi::Site => jira::Api::Site,
+                crate::config::JiraApi::Gateway => jira::Api::Gateway,
+            }),
+            cloud_id: jira.cloud_id.clone(),
+            gateway_url: jira.gateway_url.clone(),
+        };
+        Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?
+            .with_route(route)?
+            .with_token_source(origin))
     }
 
     /// The Jira account the configuration names.

@@ -177,10 +177,22 @@ fn send(
             Ok(Delivered::Posted(posted.id))
         }
         kind::TRANSITION => {
-            // Moving to the status a ticket is already in does nothing, so
-            // a repeat after an unknown outcome is harmless.
-            store.outbox_begin_attempt(item.id)?;
-            Ok(Delivered::Moved(tracker.transition(key, item.body.trim())?))
+            // A walk starts from the status the ticket is in, re-read, so a
+            // repeat after an unknown outcome takes no step twice; each
+            // step is counted as an attempt before its request.
+            let walked = crate::tracker::walk::walk_with(tracker, key, item.body.trim(), |_| {
+                store
+                    .outbox_begin_attempt(item.id)
+                    .map_err(DeliverError::from)
+            })?;
+            crate::session::remember_status(
+                store,
+                &tracker.id(),
+                key.as_str(),
+                &walked.status,
+                crate::store::now_ms(),
+            )?;
+            Ok(Delivered::Moved(walked.describe()))
         }
         kind::WORKLOG => {
             let seconds: u64 = item

@@ -30,12 +30,20 @@ pub fn pull_request(store: &Store, session_id: i64) -> Result<Option<String>, St
 }
 
 /// The facts about a ticket shown next to its sessions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketInfo {
     /// The summary.
     pub summary: String,
     /// The workflow status.
     pub status: String,
+    /// When csm itself set this status (Unix ms): for a while, csm's own
+    /// write is truer than a search that lags behind it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_at: Option<i64>,
+    /// The last known facts, which a fresh search did not confirm (the
+    /// ticket was missing from its answer).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 impl From<&Ticket> for TicketInfo {
@@ -43,6 +51,7 @@ impl From<&Ticket> for TicketInfo {
         TicketInfo {
             summary: t.summary.clone(),
             status: t.status.clone(),
+            ..TicketInfo::default()
         }
     }
 }
@@ -127,8 +136,32 @@ pub fn ticket_infos(
                 fetched_at: now_ms,
                 tickets: cached.tickets,
             };
+            let recent = |i: &TicketInfo| {
+                i.set_at
+                    .is_some_and(|at| now_ms.saturating_sub(at) < ttl.as_millis() as i64)
+            };
             for t in &tickets {
-                fresh.tickets.insert(t.key.to_string(), TicketInfo::from(t));
+                let key = t.key.to_string();
+                match fresh.tickets.get_mut(&key) {
+                    // csm moved it a moment ago; the search may lag behind.
+                    Some(known) if recent(known) => {
+                        known.summary = t.summary.clone();
+                        known.stale = false;
+                    }
+                    _ => {
+                        fresh.tickets.insert(key, TicketInfo::from(t));
+                    }
+                }
+            }
+            // Missing from the answer (Jira's search is eventually
+            // consistent): the last known facts, marked as such.
+            for k in keys {
+                if tickets.iter().any(|t| t.key == *k) {
+                    continue;
+                }
+                if let Some(known) = fresh.tickets.get_mut(k.as_str()) {
+                    known.stale = !recent(known);
+                }
             }
             if let Ok(text) = serde_json::to_string(&fresh) {
                 store.cache_set(&key, &text)?;
@@ -165,7 +198,8 @@ pub fn merge_infos(
 ) {
     let offline = matches!(freshness, Freshness::Offline(_));
     for (key, info) in found {
-        infos.insert((tracker_id.to_string(), key), (info, offline));
+        let unconfirmed = offline || info.stale;
+        infos.insert((tracker_id.to_string(), key), (info, unconfirmed));
     }
 }
 
@@ -179,6 +213,132 @@ pub fn join(sessions: &[Session], infos: &Infos) -> Vec<SessionRow> {
             SessionRow::new(s, found.map(|(i, _)| i), found.is_some_and(|(_, o)| *o))
         })
         .collect()
+}
+
+/// Records the status csm itself just set on a ticket, so what csm shows
+/// is true at once, whatever the tracker's search says for a while. Every
+/// transition csm makes goes through here.
+pub fn remember_status(
+    store: &Store,
+    tracker_id: &str,
+    key: &str,
+    status: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut cached = read_cache(store, tracker_id)?;
+    let info = cached.tickets.entry(key.to_string()).or_default();
+    info.status = status.to_string();
+    info.set_at = Some(now_ms);
+    info.stale = false;
+    let text = serde_json::to_string(&cached).unwrap_or_default();
+    store.cache_set(&cache_key(tracker_id), &text)
+}
+
+/// Walks a ticket to `target` (see [`crate::tracker::walk`]) and records
+/// where it ended in csm's cache (when there is a store).
+pub fn move_ticket(
+    store: Option<&Store>,
+    tracker: &dyn Tracker,
+    key: &TicketKey,
+    target: &str,
+) -> Result<crate::tracker::walk::Walked, crate::tracker::TrackerError> {
+    let walked = crate::tracker::walk::walk(tracker, key, target)?;
+    if let Some(store) = store
+        && let Err(e) = remember_status(
+            store,
+            &tracker.id(),
+            key.as_str(),
+            &walked.status,
+            crate::store::now_ms(),
+        )
+    {
+        tracing::warn!(error = %e, "cannot cache the ticket's status");
+    }
+    Ok(walked)
+}
+
+/// The issue property that mirrors a session to the tracker.
+pub const PROPERTY: &str = "csm.session";
+
+/// One ticket, one key: after reading a ticket asked for as `asked`, the
+/// key the tracker answered with is the one csm records. What csm recorded
+/// under the asked key (an old key of a moved ticket, or another case), or
+/// under a key the ticket has since left (found through the session the
+/// ticket's `csm.session` property names, when it is this machine's), is
+/// re-keyed. Returns the old keys re-keyed.
+pub fn settle_key(
+    store: &Store,
+    tracker: &dyn Tracker,
+    asked: &TicketKey,
+    ticket: &Ticket,
+) -> Result<Vec<String>, StoreError> {
+    let id = tracker.id();
+    let new = ticket.key.as_str();
+    let mut moved = Vec::new();
+    if asked != &ticket.key && store.rekey_ticket(&id, asked.as_str(), new)? > 0 {
+        moved.push(asked.to_string());
+    }
+    let has_own = store
+        .sessions_for_ticket(new)?
+        .iter()
+        .any(|s| s.tracker == id);
+    if has_own {
+        return Ok(moved);
+    }
+    // One request, only for a ticket csm has no session of.
+    let Ok(Some(link)) = tracker.property(&ticket.key, PROPERTY) else {
+        return Ok(moved);
+    };
+    let here = hostname();
+    let same_host = link.get("host").and_then(Value::as_str).map(str::trim) == here.as_deref();
+    let Some(session) = link
+        .get("csm_session")
+        .and_then(Value::as_i64)
+        .filter(|_| same_host)
+        .map(|n| store.session(n))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(moved);
+    };
+    let same_folder = link.get("folder").and_then(Value::as_str)
+        == Some(session.folder.to_string_lossy().as_ref());
+    if session.tracker == id && session.ticket_key != new && same_folder {
+        store.rekey_ticket(&id, &session.ticket_key, new)?;
+        moved.push(session.ticket_key);
+    }
+    Ok(moved)
+}
+
+/// The sessions of a ticket by the key given; when there are none, the
+/// tracker (`tracker`, asked only then) says the ticket's current key, and
+/// what csm recorded under an old key is re-keyed (see [`settle_key`]).
+pub fn sessions_of(
+    store: &Store,
+    tracker: impl FnOnce() -> Option<Box<dyn Tracker>>,
+    key: &TicketKey,
+) -> Result<(TicketKey, Vec<Session>), StoreError> {
+    let found = store.sessions_for_ticket(key.as_str())?;
+    if !found.is_empty() {
+        return Ok((key.clone(), found));
+    }
+    let Some(tracker) = tracker() else {
+        return Ok((key.clone(), found));
+    };
+    let Ok(ticket) = tracker.get(key) else {
+        return Ok((key.clone(), found));
+    };
+    settle_key(store, tracker.as_ref(), key, &ticket)?;
+    let found = store.sessions_for_ticket(ticket.key.as_str())?;
+    Ok((ticket.key, found))
+}
+
+/// This machine's name, as the `csm.session` property records it.
+pub fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
 }
 
 /// Saves a session's settings (as `csm set` and the dashboard's settings
@@ -202,8 +362,9 @@ pub struct SessionRow {
     pub summary: Option<String>,
     /// The ticket's status, when known.
     pub ticket_status: Option<String>,
-    /// Whether the ticket facts are from a cache that could not be
-    /// refreshed (the tracker was unreachable).
+    /// Whether the ticket facts are the last known ones, not confirmed
+    /// just now: the tracker was unreachable, its search missed the
+    /// ticket, or only the snapshot taken at the last launch is known.
     pub ticket_offline: bool,
     /// What the session is doing.
     pub status: SessionStatus,
@@ -231,14 +392,27 @@ impl SessionRow {
     /// Joins a session with what is known of its ticket.
     pub fn new(s: &Session, info: Option<&TicketInfo>, offline: bool) -> SessionRow {
         // The snapshot taken at the last launch is the fallback, read only
-        // when the tracker gave nothing (list builds a row per session).
-        let info = info.cloned().or_else(|| {
+        // when the tracker gave nothing (list builds a row per session),
+        // and never shown as fresh.
+        let snapshot = || {
             let snap = s.ticket_snapshot.as_ref()?;
             Some(TicketInfo {
                 summary: snap.get("summary")?.as_str()?.to_string(),
                 status: snap.get("status")?.as_str()?.to_string(),
+                ..TicketInfo::default()
             })
-        });
+        };
+        let offline = offline || (info.is_none() && s.ticket_snapshot.is_some());
+        let info = match info.cloned() {
+            // Only the status is known (csm set it): the summary from the
+            // snapshot.
+            Some(mut i) if i.summary.is_empty() => {
+                i.summary = snapshot().map(|s| s.summary).unwrap_or_default();
+                Some(i)
+            }
+            Some(i) => Some(i),
+            None => snapshot(),
+        };
         SessionRow {
             id: s.id,
             key: s.ticket_key.clone(),
@@ -449,6 +623,60 @@ mod tests {
             ticket_infos(&store, &tracker, &keys, TICKET_CACHE_TTL, later).unwrap();
         assert!(matches!(fresh, Freshness::Offline(_)));
         assert_eq!(infos["CSM-3"].summary, "t2");
+    }
+
+    #[test]
+    fn csm_own_moves_win_for_a_while_and_tickets_a_search_missed_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalTracker::new(dir.path(), "CSM".into(), Vec::new()).unwrap();
+        let mut keys = BTreeSet::new();
+        for i in 0..2 {
+            keys.insert(
+                local
+                    .create(&NewTicket {
+                        summary: format!("t{i}"),
+                        ..NewTicket::default()
+                    })
+                    .unwrap(),
+            );
+        }
+        let tracker = Counting {
+            inner: local,
+            searches: AtomicUsize::new(0),
+            offline: false,
+        };
+        let store = Store::open_in_memory().unwrap();
+        ticket_infos(&store, &tracker, &keys, TICKET_CACHE_TTL, 1_000).unwrap();
+        // csm moved CSM-1; the tracker's search still says To Do (it lags).
+        remember_status(&store, "counting", "CSM-1", "Done", 2_000).unwrap();
+        let (infos, _) = cached_ticket_infos(&store, "counting").unwrap();
+        assert_eq!(infos["CSM-1"].status, "Done", "at once, before any search");
+        // Someone else's change makes the search miss CSM-2.
+        std::fs::remove_file(dir.path().join(".csm/tickets/CSM-2.md")).unwrap();
+        let later = 1_000 + TICKET_CACHE_TTL.as_millis() as i64 + 1;
+        let (infos, fresh) =
+            ticket_infos(&store, &tracker, &keys, TICKET_CACHE_TTL, later).unwrap();
+        assert_eq!(fresh, Freshness::Fresh);
+        assert_eq!(
+            (infos["CSM-1"].status.as_str(), infos["CSM-1"].stale),
+            ("Done", false)
+        );
+        assert_eq!(
+            (infos["CSM-2"].status.as_str(), infos["CSM-2"].stale),
+            ("To Do", true)
+        );
+        let mut merged = Infos::new();
+        merge_infos(&mut merged, "counting", infos, &fresh);
+        assert!(
+            merged[&("counting".to_string(), "CSM-2".to_string())].1,
+            "marked"
+        );
+        assert!(!merged[&("counting".to_string(), "CSM-1".to_string())].1);
+        // Long after csm's move, the tracker's word counts again.
+        let much_later = later + TICKET_CACHE_TTL.as_millis() as i64 + 1;
+        let (infos, _) =
+            ticket_infos(&store, &tracker, &keys, TICKET_CACHE_TTL, much_later).unwrap();
+        assert_eq!(infos["CSM-1"].status, "To Do");
     }
 
     #[test]

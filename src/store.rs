@@ -662,6 +662,27 @@ impl Store {
         )
     }
 
+    /// Records under `new` what was recorded under `old` for one tracker
+    /// (a ticket moved to another key): its sessions and its queued outbox
+    /// items. Returns how many sessions moved.
+    pub fn rekey_ticket(&self, tracker: &str, old: &str, new: &str) -> Result<usize, StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "UPDATE sessions SET ticket_key = ?3 WHERE tracker = ?1 AND ticket_key = ?2",
+                params![tracker, old, new],
+            )
+            .map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE outbox SET ticket_key = ?3
+             WHERE tracker = ?1 AND ticket_key = ?2 AND sent_at IS NULL",
+            params![tracker, old, new],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
     /// Deletes a session and its events.
     pub fn delete_session(&self, id: i64) -> Result<(), StoreError> {
         self.update("DELETE FROM sessions WHERE id = ?1", params![id])

@@ -48,6 +48,10 @@ enum Action {
         /// Read the token from standard input instead of prompting.
         #[arg(long)]
         with_token: bool,
+        /// Save the token without asking the site whom it belongs to and
+        /// which way (the site or the API gateway) it works.
+        #[arg(long)]
+        no_check: bool,
     },
     /// Tell where the token comes from, without showing it.
     Status {
@@ -71,7 +75,33 @@ enum Action {
 /// Runs `csm auth`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     match args.action {
-        Action::Login { target, with_token } => login(ctx, &account(ctx, &target)?, with_token),
+        Action::Login {
+            target,
+            with_token,
+            no_check,
+        } => {
+            let account = account(ctx, &target)?;
+            login(ctx, &account, with_token)?;
+            if no_check
+                || target.site.is_some()
+                || target.user.is_some()
+                || is_github(ctx, &target)?
+            {
+                return Ok(());
+            }
+            match ctx.jira().and_then(|t| Ok(t.report()?)) {
+                Ok(report) => ctx.output.info(&format!(
+                    "Signed in as {} with a {}.",
+                    crate::output::sanitize(&report.user),
+                    route_words(&report)
+                )),
+                Err(e) if e.kind == ExitKind::Auth => return Err(e),
+                Err(e) => ctx
+                    .output
+                    .warn(&format!("could not check the token: {}", e.message)),
+            }
+            Ok(())
+        }
         Action::Status { target, json, .. } if is_github(ctx, &target)? => {
             github_status(ctx, &account(ctx, &target)?, json)
         }
@@ -181,7 +211,7 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
                 crate::tracker::jira::Deployment::Cloud => "cloud",
                 crate::tracker::jira::Deployment::DataCenter => "datacenter",
             };
-            Some((kind, report.user))
+            Some((kind, route_words(&report), report))
         }
         _ => None,
     };
@@ -192,9 +222,14 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
             "token_source": source,
             "keyring": keyring,
         });
-        if let Some((kind, user)) = &site {
+        if let Some((kind, _, report)) = &site {
             doc["deployment"] = serde_json::json!(kind);
-            doc["signed_in_as"] = serde_json::json!(user);
+            doc["signed_in_as"] = serde_json::json!(report.user);
+            doc["token_kind"] = serde_json::json!(report.token_kind);
+            doc["api"] = serde_json::json!(match report.api {
+                crate::tracker::jira::Api::Site => "site",
+                crate::tracker::jira::Api::Gateway => "gateway",
+            });
         }
         println!("{}", crate::output::json(&doc).unwrap_or_default());
     } else {
@@ -207,9 +242,10 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
                 .map_or("none".to_string(), |s| format!("found ({s})"))
         );
         println!("keyring: {keyring}");
-        if let Some((kind, user)) = &site {
+        if let Some((kind, route, report)) = &site {
             println!("kind:   {kind}");
-            println!("signed in as: {}", crate::output::sanitize(user));
+            println!("signed in as: {}", crate::output::sanitize(&report.user));
+            println!("route:  {route}");
         }
     }
     if found.is_none() {
@@ -220,6 +256,15 @@ fn status(ctx: &Context, account: &Account, json: bool, check: bool) -> Result<(
         .hint("run `csm auth login`, or set CSM_JIRA_TOKEN"));
     }
     Ok(())
+}
+
+/// "scoped API token, through the API gateway" and the like.
+pub fn route_words(report: &crate::tracker::jira::SiteReport) -> String {
+    let way = match report.api {
+        crate::tracker::jira::Api::Site => "through the site's own URL",
+        crate::tracker::jira::Api::Gateway => "through the API gateway",
+    };
+    format!("{}, {way}", report.token_kind)
 }
 
 /// `csm auth status` for GitHub: where the token comes from (offline).

@@ -227,7 +227,11 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
     let site = resolved.config.jira.url.clone().unwrap_or_default();
     let mut out = vec![Check::ok(
         "jira",
-        format!("{kind} at {site}, signed in as {}", report.user),
+        format!(
+            "{kind} at {site}, signed in as {} ({})",
+            report.user,
+            super::auth::route_words(&report)
+        ),
     )];
     out.push(match &report.ac_field {
         Some(id) => Check::ok(
@@ -252,6 +256,7 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
         Ok(statuses) => {
             let missing: Vec<&String> = [&workflow.start_status, &workflow.done_status]
                 .into_iter()
+                .chain(&workflow.done_path)
                 .filter(|s| !statuses.iter().any(|x| x.eq_ignore_ascii_case(s)))
                 .collect();
             if missing.is_empty() {
@@ -274,7 +279,7 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
                             .join(", "),
                         statuses.join(", ")
                     ),
-                    "set [workflow] start_status / done_status to statuses of your workflow",
+                    "set [workflow] start_status / done_status / done_path to statuses of your workflow",
                 )
             }
         }

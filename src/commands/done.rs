@@ -15,6 +15,7 @@ use crate::outbox::{self, kind};
 use crate::prompt::Template;
 use crate::report::{self, Report};
 use crate::store::Store;
+use crate::tracker::walk;
 use crate::tracker::{Ticket, TicketKey};
 
 /// Arguments of `csm done`.
@@ -72,7 +73,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         return Err(no_session(&key));
     }
     let store = ctx.store()?;
-    let sessions = store.sessions_for_ticket(key.as_str())?;
+    let (key, sessions) = crate::session::sessions_of(&store, || ctx.tracker().ok(), &key)?;
     let session = crate::session::pick(&sessions, args.session.as_deref())
         .cloned()
         .ok_or_else(|| no_session(&key))?;
@@ -114,12 +115,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         .status
         .clone()
         .unwrap_or_else(|| config.workflow.done_status.clone());
+    // `[workflow] done_path` spells the way out, one queued move a status.
+    let steps = match args.status {
+        Some(_) => vec![target.clone()],
+        None => walk::planned(&ticket.status, &target, &config.workflow.done_path),
+    };
 
     // A move that cannot happen is said now, before Codex is asked and
     // anything is posted.
     if !args.no_transition {
-        crate::tracker::check_transition(tracker.as_ref(), &key, &ticket.status, &target)
+        crate::tracker::check_transition(tracker.as_ref(), &key, &ticket.status, &steps[0])
             .map_err(|e| {
+                if matches!(e, crate::tracker::TrackerError::WalkStopped { .. }) {
+                    return CommandError::from(e);
+                }
                 let hint = match &e {
                     crate::tracker::TrackerError::TransitionNeedsFields { .. } => format!(
                         "move it in the tracker yourself, then post the note with `csm done {key} --no-transition`"
@@ -240,7 +249,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     items.push((kind::COMMENT, body, marker.clone()));
     items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
-        items.push((kind::TRANSITION, target.clone(), format!("{marker}:move")));
+        for (i, step) in steps.iter().enumerate() {
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                format!("-{}", i + 1)
+            };
+            items.push((
+                kind::TRANSITION,
+                step.clone(),
+                format!("{marker}:move{suffix}"),
+            ));
+        }
     }
     if args.log_work && active_ms == 0 {
         ctx.output.warn(&format!(

@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     print!("{}", table(ctx, &rows, now_ms()));
     if rows.iter().any(|r| r.ticket_offline) {
         ctx.output
-            .warn("the tracker is unreachable; ticket details marked * are cached");
+            .warn("ticket details marked * are the last known: the tracker was unreachable or its answer missed them");
     }
     Ok(())
 }
@@ -80,7 +80,10 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
             [
                 r.key.clone(),
                 format!("{summary}{mark}"),
-                sanitize(r.ticket_status.as_deref().unwrap_or("?")),
+                format!(
+                    "{}{mark}",
+                    sanitize(r.ticket_status.as_deref().unwrap_or("?"))
+                ),
                 r.status.as_str().to_string(),
                 session::age(r.last_activity_at.unwrap_or(r.created_at), now),
                 branch(r.branch.as_deref()),

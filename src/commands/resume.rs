@@ -31,7 +31,8 @@ pub const NEWS_WAIT_SECS: u64 = 5;
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let key = TicketKey::parse(&args.key)?;
     let store = ctx.store()?;
-    let sessions = store.sessions_for_ticket(key.as_str())?;
+    // No session under the key given: it may be an old key of a moved ticket.
+    let (key, sessions) = crate::session::sessions_of(&store, || ctx.tracker().ok(), &key)?;
     let session = crate::session::pick(&sessions, args.session.as_deref()).cloned();
     let session = match session {
         Some(s) => s,

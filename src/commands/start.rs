@@ -65,7 +65,7 @@ impl Args {
 }
 
 /// The `csm.session` property mirrored to the tracker.
-pub const PROPERTY: &str = "csm.session";
+pub const PROPERTY: &str = crate::session::PROPERTY;
 
 /// Runs `csm start`.
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
@@ -90,6 +90,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         let _spin = ctx.output.spinner(&format!("Reading {key}"));
         tracker.get(&key)?
     };
+    // One ticket, one key: the key the tracker answered with (a moved or
+    // wrong-case key resolves to the current one).
+    let (asked, key) = (key, ticket.key.clone());
     if !args.force {
         refuse_unready(&ticket)?;
     }
@@ -100,7 +103,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         Some(ctx.store()?)
     };
     let existing = match &store {
-        Some(s) => s.sessions_for_ticket(key.as_str())?,
+        Some(s) => {
+            crate::session::settle_key(s, tracker.as_ref(), &asked, &ticket)?;
+            s.sessions_for_ticket(key.as_str())?
+        }
         None => Vec::new(),
     };
     // What an interrupted start left behind is replaced, not refused: it
@@ -385,13 +391,13 @@ fn move_to_start_status(
     if current.eq_ignore_ascii_case(target) {
         return Ok(());
     }
-    match tracker.transition(key, target) {
+    match crate::session::move_ticket(ctx.store().ok().as_ref(), tracker, key, target) {
         // A GitHub issue without a label workflow stays open, as it was.
-        Ok(now) if now.eq_ignore_ascii_case(current) => {}
+        Ok(now) if now.status.eq_ignore_ascii_case(current) => {}
         Ok(now) => ctx.output.info(&format!(
             "{key}: {} → {}",
             sanitize(current),
-            sanitize(&now)
+            sanitize(&now.describe())
         )),
         // The user came to work, not to fix a workflow: say it and go on.
         Err(e) => ctx.output.warn(&format!(
@@ -411,10 +417,7 @@ pub fn mirror(
     folder: &std::path::Path,
     codex_id: Option<&str>,
 ) {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string());
+    let host = crate::session::hostname();
     let value = serde_json::json!({
         "codex_session_id": codex_id,
         "folder": folder,

@@ -180,12 +180,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         Action::Move { key, status } => {
             let key = TicketKey::parse(&key)?;
             let tracker = ctx.tracker()?;
+            let store = match ctx.dirs.store_file().exists() {
+                true => ctx.store().ok(),
+                false => None,
+            };
             let now = {
                 let _spin = ctx.output.spinner("Moving the ticket");
-                tracker.transition(&key, &status)?
+                crate::session::move_ticket(store.as_ref(), tracker.as_ref(), &key, &status)?
             };
-            ctx.output
-                .info(&format!("{key} is now {}.", sanitize(&now)));
+            ctx.output.info(&format!(
+                "{key} is now {}{}.",
+                sanitize(&now.status),
+                sanitize(&now.via())
+            ));
             Ok(())
         }
     }

@@ -94,6 +94,22 @@ impl LocalTracker {
         })
     }
 
+    /// A status's category: the workflow's first status is not started,
+    /// its last is finished, the others are started.
+    fn category(&self, status: &str) -> Option<super::StatusCategory> {
+        let at = self
+            .statuses
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(status))?;
+        Some(if at == 0 {
+            super::StatusCategory::New
+        } else if at + 1 == self.statuses.len() {
+            super::StatusCategory::Done
+        } else {
+            super::StatusCategory::Indeterminate
+        })
+    }
+
     /// The folder holding the ticket files.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -248,8 +264,30 @@ impl Tracker for LocalTracker {
                 name: s.clone(),
                 to_status: s.clone(),
                 required_fields: Vec::new(),
+                to_category: self.category(s),
             })
             .collect())
+    }
+
+    fn workflow_statuses(
+        &self,
+        _key: &TicketKey,
+    ) -> Result<Option<Vec<(String, Option<super::StatusCategory>)>>, TrackerError> {
+        Ok(Some(
+            self.statuses
+                .iter()
+                .map(|s| (s.clone(), self.category(s)))
+                .collect(),
+        ))
+    }
+
+    fn status(
+        &self,
+        key: &TicketKey,
+    ) -> Result<(String, Option<super::StatusCategory>), TrackerError> {
+        let status = self.read(key)?.string("status").unwrap_or_default();
+        let category = self.category(&status);
+        Ok((status, category))
     }
 
     fn transition(&self, key: &TicketKey, target: &str) -> Result<String, TrackerError> {

@@ -13,6 +13,7 @@ pub mod jira;
 pub mod key;
 pub mod local;
 pub mod markdown;
+pub mod walk;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,34 @@ pub struct Transition {
     pub to_status: String,
     /// Names of fields the transition screen requires.
     pub required_fields: Vec<String>,
+    /// The category of the status it leads to, when the tracker says.
+    #[serde(default)]
+    pub to_category: Option<StatusCategory>,
+}
+
+/// The three categories every workflow status falls in, in their order: a
+/// walk towards a status only ever moves forward through them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusCategory {
+    /// Not started (Jira's `new`, e.g. To Do).
+    New,
+    /// Started (Jira's `indeterminate`, e.g. In Progress, In Review).
+    Indeterminate,
+    /// Finished (Jira's `done`, e.g. Done, Won't Do).
+    Done,
+}
+
+impl StatusCategory {
+    /// Jira's `statusCategory.key`.
+    pub fn from_jira(key: &str) -> Option<StatusCategory> {
+        match key {
+            "new" => Some(StatusCategory::New),
+            "indeterminate" => Some(StatusCategory::Indeterminate),
+            "done" => Some(StatusCategory::Done),
+            _ => None,
+        }
+    }
 }
 
 /// What a new ticket is made of.
@@ -188,6 +217,29 @@ pub trait Tracker: Send + Sync {
         name: &str,
     ) -> Result<Option<serde_json::Value>, TrackerError>;
 
+    /// Takes one transition (from [`Tracker::transitions`]) and returns the
+    /// status the ticket is in afterwards, re-read. By default, the move to
+    /// the status it leads to.
+    fn take(&self, key: &TicketKey, transition: &Transition) -> Result<String, TrackerError> {
+        self.transition(key, &transition.to_status)
+    }
+
+    /// The statuses of the ticket's workflow with their categories, when
+    /// the tracker can tell (`None`: unknown, and a walk then takes only a
+    /// transition leading straight to the status asked for).
+    #[allow(clippy::type_complexity)]
+    fn workflow_statuses(
+        &self,
+        _key: &TicketKey,
+    ) -> Result<Option<Vec<(String, Option<StatusCategory>)>>, TrackerError> {
+        Ok(None)
+    }
+
+    /// The ticket's status now, and its category when the tracker knows it.
+    fn status(&self, key: &TicketKey) -> Result<(String, Option<StatusCategory>), TrackerError> {
+        Ok((self.get(key)?.status, None))
+    }
+
     /// Marks the criteria whose texts are given as met on the ticket
     /// itself, where the tracker shows that (GitHub ticks the task-list
     /// boxes in the issue body). Nothing by default.
@@ -233,33 +285,15 @@ pub fn pick_transition<'a>(all: &'a [Transition], target: &str) -> Option<&'a Tr
 }
 
 /// Checks, without changing anything, that `key` (now in `current`) can be
-/// moved to `target`: a transition leads there and its screen needs no
-/// field csm cannot fill in.
+/// moved towards `target`: a transition leads there, or a first step of a
+/// walk (see [`walk`]), that needs no field csm cannot fill in.
 pub fn check_transition(
     tracker: &dyn Tracker,
     key: &TicketKey,
     current: &str,
     target: &str,
 ) -> Result<(), TrackerError> {
-    if current.eq_ignore_ascii_case(target.trim()) {
-        return Ok(());
-    }
-    let all = tracker.transitions(key)?;
-    let chosen =
-        pick_transition(&all, target.trim()).ok_or_else(|| TrackerError::NoSuchTransition {
-            key: key.to_string(),
-            target: target.to_string(),
-            available: all.iter().map(|t| t.to_status.clone()).collect(),
-        })?;
-    if chosen.required_fields.is_empty() {
-        Ok(())
-    } else {
-        Err(TrackerError::TransitionNeedsFields {
-            key: key.to_string(),
-            target: target.to_string(),
-            fields: chosen.required_fields.clone(),
-        })
-    }
+    walk::check_first_step(tracker, key, current, target)
 }
 
 /// Where a person opens a ticket, from its tracker's id alone (no request):
@@ -300,6 +334,13 @@ pub enum TrackerError {
         site: String,
         /// The user the token was sent for.
         user: String,
+        /// Where the token came from, when known: the hint names its fix.
+        token_source: Option<crate::credentials::Origin>,
+        /// Whether the site is Jira Cloud (where scoped tokens work only
+        /// through the API gateway).
+        cloud: bool,
+        /// Whether csm tried the gateway too.
+        gateway_tried: bool,
     },
     /// The credentials are valid but lack a permission (HTTP 403).
     #[error("{site} refused {action}: {message}")]
@@ -320,6 +361,36 @@ pub enum TrackerError {
         target: String,
         /// What the workflow offers from the current status.
         available: Vec<String>,
+    },
+    /// A walk through the workflow stopped: the only way on needs fields
+    /// csm does not set.
+    #[error(
+        "moving {key} to \"{target}\" stopped at \"{reached}\": the step to \"{next}\" needs {}, which csm does not set",
+        fields.join(", ")
+    )]
+    WalkStopped {
+        /// The ticket.
+        key: String,
+        /// The status asked for.
+        target: String,
+        /// The status the ticket is in.
+        reached: String,
+        /// Where the step that needs the fields leads.
+        next: String,
+        /// The required fields' names.
+        fields: Vec<String>,
+    },
+    /// A walk through the workflow took its most steps without arriving.
+    #[error("moving {key} to \"{target}\" took {steps} steps and stopped at \"{reached}\"")]
+    WalkTooLong {
+        /// The ticket.
+        key: String,
+        /// The status asked for.
+        target: String,
+        /// The status the ticket is in.
+        reached: String,
+        /// How many steps were taken.
+        steps: usize,
     },
     /// The transition's screen requires fields csm cannot fill in.
     #[error("moving {key} to \"{target}\" needs fields csm does not set: {}", fields.join(", "))]

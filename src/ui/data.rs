@@ -236,6 +236,7 @@ mod tests {
             TicketInfo {
                 summary: "Renamed".into(),
                 status: "In Review".into(),
+                ..TicketInfo::default()
             },
         );
         loader.set_tickets(fixture::JIRA, found, &Freshness::Fresh);

@@ -273,6 +273,7 @@ pub fn store() -> (Store, i64) {
                 TicketInfo {
                     summary: s.summary.into(),
                     status: s.ticket.into(),
+                    ..TicketInfo::default()
                 },
             );
         }

@@ -65,8 +65,11 @@ fn config_show_names_each_source_user_repo_env() {
     github.timeout_secs = 30                           yours    # default
     # github.token_command                                      # unset
     jira.ac_field = "Acceptance Criteria"              yours    # default
+    # jira.api                                                  # unset
+    # jira.cloud_id                                             # unset
     # jira.deployment                                           # unset
     jira.email = "me@example.com"                      yours    # $ROOT/home/.config/csm/config.toml
+    jira.gateway_url = "https://api.atlassian.com"     yours    # default
     jira.max_attempts = 4                              yours    # default
     jira.project = "REPO"                              repo     # $ROOT/work/.csm.toml
     jira.timeout_secs = 30                             yours    # default
@@ -81,6 +84,7 @@ fn config_show_names_each_source_user_repo_env() {
     tabs.approval_wait_secs = 60                       yours    # default
     tabs.backend = "auto"                              yours    # default
     tracker.kind = "local"                             yours    # default
+    workflow.done_path = []                            yours    # default
     workflow.done_status = "Done"                      yours    # default
     workflow.pr = false                                yours    # default
     workflow.start_status = "In Progress"              yours    # default

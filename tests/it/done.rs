@@ -678,3 +678,129 @@ fn cleanup_removes_the_worktree_only_when_nothing_would_be_lost() {
     );
     assert!(!tree.exists());
 }
+
+/// From In Progress, where the workflow has no direct way to Done: the
+/// walk goes through In Review, with one note, and `csm list` shows Done
+/// at once although the site's search lags.
+#[test]
+fn done_walks_through_in_review_with_one_note() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_review_workflow();
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.env.run(&["list", "--all", "--json"]).ok();
+    w.fake().set_search_lag(true);
+    w.answer(&["met", "met"]);
+    let run = w.env.run(&["done", "PROJ-1"]).ok();
+    assert!(
+        run.stderr.contains("PROJ-1 → In Review → Done"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.status(), "Done");
+    assert_eq!(w.comments().len(), 1);
+    assert!(
+        w.comments()[0].contains("moved to Done"),
+        "{:?}",
+        w.comments()
+    );
+    assert_eq!(w.posts_to("/transitions"), 2);
+    assert!(w.store().outbox_pending().unwrap().is_empty());
+    let run = w.env.run(&["list", "--all", "--json"]).ok();
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["ticket_status"], "Done", "{rows}");
+    assert_eq!(rows[0]["ticket_offline"], false);
+}
+
+/// `[workflow] done_path` spells the way out: one queued move a status.
+#[test]
+fn done_follows_the_configured_path() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_review_workflow();
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.env.write_user_config(&format!(
+        "{}[workflow]\ndone_path = [\"In Review\", \"Done\"]\n",
+        w.fake().csm_config("PROJ")
+    ));
+    w.answer(&["met", "met"]);
+    let run = w.env.run(&["done", "PROJ-1"]).ok();
+    assert!(run.stderr.contains("PROJ-1 → In Review"), "{}", run.stderr);
+    assert!(run.stderr.contains("PROJ-1 → Done"), "{}", run.stderr);
+    assert_eq!(w.status(), "Done");
+    assert_eq!(w.comments().len(), 1);
+}
+
+/// The only way on needs a field csm does not set: `done` says where the
+/// ticket stands, the field and how to finish, and changes nothing.
+#[test]
+fn done_stops_before_a_step_that_needs_a_field_and_changes_nothing() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_workflow(&[
+        ("To Do", "11", "In Progress", &[]),
+        ("In Progress", "21", "In Review", &["Reviewer"]),
+        ("In Progress", "22", "To Do", &[]),
+        ("In Review", "31", "Done", &[]),
+    ]);
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.answer(&["met", "met"]);
+    w.fake().clear_requests();
+    let run = w.env.run(&["done", "PROJ-1"]).fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "moving PROJ-1 to \"Done\" stopped at \"In Progress\": the step to \"In Review\" needs Reviewer, which csm does not set"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--status"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[workflow] done_path"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.status(), "In Progress");
+    assert!(w.comments().is_empty());
+    assert_eq!(w.posts_to("/"), 0, "nothing written");
+    assert!(w.store().outbox_pending().unwrap().is_empty());
+}
+
+/// The local tracker too: csm's own move shows at once in `list`, though
+/// the cache was filled a moment before.
+#[test]
+fn list_after_done_on_the_local_tracker_shows_the_new_status() {
+    let w = World::local();
+    let run = w.env.run(&["list", "--json"]).ok();
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["ticket_status"], "To Do");
+    w.answer(&["met", "met"]);
+    w.env.run(&["done", "CSM-1"]).ok();
+    let run = w.env.run(&["list", "--all", "--json"]).ok();
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["ticket_status"], "Done");
+}
+
+/// A walk cut short after its first step stays queued; the retry goes on
+/// from the status the ticket reached, taking no step twice.
+#[test]
+fn a_walk_cut_short_goes_on_from_where_it_stopped() {
+    let w = World::jira(Mode::Cloud);
+    w.fake().set_review_workflow();
+    w.fake().edit("PROJ-1", |i| i.status = "In Progress".into());
+    w.answer(&["met", "met"]);
+    // The check, the first step's list and move pass; the second step's
+    // list fails.
+    for _ in 0..3 {
+        w.fake()
+            .fail_next(Some("/transitions"), Fault::Delay(Duration::ZERO));
+    }
+    w.fake()
+        .fail_next(Some("/transitions"), Fault::Status(400, None));
+    let run = w.env.run(&["done", "PROJ-1"]).fails_with(1);
+    assert!(run.stderr.contains("will be retried"), "{}", run.stderr);
+    assert_eq!(w.status(), "In Review");
+    assert_eq!(w.comments().len(), 1);
+    let run = w.env.run(&["sync"]).ok();
+    assert!(run.stderr.contains("PROJ-1 → Done"), "{}", run.stderr);
+    assert_eq!(w.status(), "Done");
+    assert_eq!(w.posts_to("/transitions"), 2, "no step taken twice");
+    assert_eq!(w.comments().len(), 1);
+}

@@ -382,8 +382,11 @@ fn wrong_token_through_the_cli_names_the_fix() {
         "{}",
         run.stderr
     );
+    // The token comes from the environment, which wins over the keyring:
+    // `csm auth login` alone would change nothing.
     assert!(
-        run.stderr.contains("hint: run `csm auth login`"),
+        run.stderr
+            .contains("hint: the token comes from the environment variable CSM_JIRA_TOKEN"),
         "{}",
         run.stderr
     );

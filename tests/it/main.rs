@@ -12,6 +12,7 @@ mod faults;
 mod github;
 mod hostile;
 mod jira;
+mod jira_site;
 mod lint;
 mod output;
 mod pr;

@@ -20,8 +20,8 @@ pub use client::GithubClient;
 
 use super::key::validate_repo;
 use super::{
-    Comment, NewTicket, Query, Ticket, TicketKey, TicketUpdate, Tracker, TrackerError, TrackerKind,
-    Transition, pick_transition,
+    Comment, NewTicket, Query, StatusCategory, Ticket, TicketKey, TicketUpdate, Tracker,
+    TrackerError, TrackerKind, Transition, pick_transition,
 };
 use crate::credentials::Secret;
 use crate::tracker::jira::client::Limits;
@@ -405,6 +405,11 @@ impl GithubTracker {
             name: name.into(),
             to_status: to.into(),
             required_fields: Vec::new(),
+            to_category: Some(match id {
+                "close" | "not_planned" => StatusCategory::Done,
+                "reopen" => StatusCategory::New,
+                _ => StatusCategory::Indeterminate,
+            }),
         };
         let mut all = vec![
             t("close", "Close as completed", DONE),

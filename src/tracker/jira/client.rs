@@ -181,6 +181,9 @@ pub struct Answer {
 pub struct JiraClient {
     http: Client,
     base: String,
+    /// The site named in errors (the gateway serves a site under another
+    /// URL).
+    label: String,
     auth: Auth,
     limits: Limits,
 }
@@ -203,10 +206,44 @@ impl JiraClient {
         })?;
         Ok(JiraClient {
             http,
+            label: base.clone(),
             base,
             auth,
             limits,
         })
+    }
+
+    /// Names `site` in errors instead of the base URL.
+    pub fn labelled(mut self, site: &str) -> JiraClient {
+        self.label = site.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// The credentials.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A GET without credentials (`/_edge/tenant_info`), tried once.
+    pub fn get_public(&self, path: &str, action: &str) -> Result<Value, TrackerError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Accept", "application/json")
+            .send()
+            .map_err(|e| self.unreachable(&e))?;
+        let status = resp.status().as_u16();
+        let body = serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null);
+        tracing::debug!(path, status, "jira");
+        if status >= 400 {
+            return Err(self.map_status(Answer { status, body }, action, 1));
+        }
+        Ok(body)
     }
 
     /// The site's base URL.
@@ -341,8 +378,11 @@ impl JiraClient {
         let message = jira_messages(&answer.body);
         match StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY) {
             StatusCode::UNAUTHORIZED => TrackerError::AuthRejected {
-                site: self.base.clone(),
+                site: self.label.clone(),
                 user: self.auth.user(),
+                token_source: None,
+                cloud: false,
+                gateway_tried: false,
             },
             StatusCode::FORBIDDEN => TrackerError::Forbidden {
                 site: self.base.clone(),

@@ -22,8 +22,8 @@ pub use client::{Auth, JiraClient, Limits};
 
 use super::markdown;
 use super::{
-    Comment, NewTicket, Query, Ticket, TicketKey, TicketUpdate, Tracker, TrackerError, TrackerKind,
-    Transition,
+    Comment, NewTicket, Query, StatusCategory, Ticket, TicketKey, TicketUpdate, Tracker,
+    TrackerError, TrackerKind, Transition,
 };
 
 /// The most pages of comments read for one ticket (100 a page).
@@ -107,10 +107,50 @@ const NO_FIELD: &str = "-";
 
 /// A Jira site as a [`Tracker`].
 pub struct JiraTracker {
-    client: JiraClient,
+    client: Arc<JiraClient>,
     settings: JiraSettings,
     cache: Arc<dyn FieldCache>,
     deployment: Mutex<Option<Deployment>>,
+    route: RouteSettings,
+    /// The gateway client, once requests go through the gateway.
+    gateway: Mutex<Option<Arc<JiraClient>>>,
+    token_source: Option<crate::credentials::Origin>,
+}
+
+/// Which way requests reach a Jira Cloud site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// The site's own URL (classic API tokens).
+    Site,
+    /// The platform gateway, `<gateway>/ex/jira/<cloudId>` (scoped API
+    /// tokens, service accounts).
+    Gateway,
+}
+
+/// Atlassian's API gateway.
+pub const DEFAULT_GATEWAY: &str = "https://api.atlassian.com";
+
+/// How to reach the site: pinned by the configuration, or found out (a
+/// 401 from a Cloud site makes csm try the gateway once, and remember the
+/// way that worked for the site).
+#[derive(Clone, Debug)]
+pub struct RouteSettings {
+    /// `[jira] api`: `None` finds out.
+    pub api: Option<Api>,
+    /// `[jira] cloud_id`: `None` asks `<site>/_edge/tenant_info`.
+    pub cloud_id: Option<String>,
+    /// `[jira] gateway_url`.
+    pub gateway_url: String,
+}
+
+impl Default for RouteSettings {
+    fn default() -> Self {
+        RouteSettings {
+            api: None,
+            cloud_id: None,
+            gateway_url: DEFAULT_GATEWAY.into(),
+        }
+    }
 }
 
 /// What `csm doctor` and `csm auth status` report about a site.
@@ -122,10 +162,15 @@ pub struct SiteReport {
     pub user: String,
     /// The acceptance-criteria field id, if the site has one.
     pub ac_field: Option<String>,
+    /// Which way requests go.
+    pub api: Api,
+    /// The kind of token that works there, in words.
+    pub token_kind: &'static str,
 }
 
 impl JiraTracker {
-    /// A tracker for one site.
+    /// A tracker for one site; requests go to the site itself until
+    /// [`JiraTracker::with_route`] says otherwise.
     pub fn new(
         settings: JiraSettings,
         auth: Auth,
@@ -133,15 +178,155 @@ impl JiraTracker {
     ) -> Result<JiraTracker, TrackerError> {
         let client = JiraClient::new(&settings.url, auth, settings.limits.clone())?;
         Ok(JiraTracker {
-            client,
+            client: Arc::new(client),
             deployment: Mutex::new(settings.deployment),
             settings,
             cache,
+            route: RouteSettings {
+                api: Some(Api::Site),
+                ..RouteSettings::default()
+            },
+            gateway: Mutex::new(None),
+            token_source: None,
         })
     }
 
+    /// Sets how requests reach the site (the gateway's URL is checked as
+    /// the site's is).
+    pub fn with_route(mut self, route: RouteSettings) -> Result<JiraTracker, TrackerError> {
+        client::check_url(route.gateway_url.trim_end_matches('/'))?;
+        self.route = route;
+        Ok(self)
+    }
+
+    /// Says where the token came from, for the hint of a rejection.
+    pub fn with_token_source(mut self, origin: crate::credentials::Origin) -> JiraTracker {
+        self.token_source = Some(origin);
+        self
+    }
+
+    /// The site's URL: what the user sees, browse links, the tracker's id.
     fn site(&self) -> String {
         self.client.site().to_string()
+    }
+
+    /// Which way requests go now.
+    pub fn api_in_use(&self) -> Api {
+        match self.gateway.lock().ok().and_then(|g| g.clone()) {
+            Some(_) => Api::Gateway,
+            None => Api::Site,
+        }
+    }
+
+    /// The client requests go through: the gateway's when configured or
+    /// remembered for the site, else the site's.
+    fn api_client(&self) -> Result<Arc<JiraClient>, TrackerError> {
+        if let Some(g) = self.gateway.lock().ok().and_then(|g| g.clone()) {
+            return Ok(g);
+        }
+        let remembered = match self.route.api {
+            Some(Api::Site) => return Ok(Arc::clone(&self.client)),
+            Some(Api::Gateway) => Some(match &self.route.cloud_id {
+                Some(id) => id.clone(),
+                None => self.cloud_id()?,
+            }),
+            None => self
+                .cache
+                .get(&self.cache_key("route"))
+                .and_then(|r| r.strip_prefix("gateway:").map(str::to_string)),
+        };
+        match remembered {
+            Some(id) => self.use_gateway(&id),
+            None => Ok(Arc::clone(&self.client)),
+        }
+    }
+
+    /// The site's cloud id, from `/_edge/tenant_info` (no login needed).
+    fn cloud_id(&self) -> Result<String, TrackerError> {
+        if let Some(id) = &self.route.cloud_id {
+            return Ok(id.clone());
+        }
+        let info = self
+            .client
+            .get_public("/_edge/tenant_info", "reading the cloud id")?;
+        Ok(info["cloudId"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn use_gateway(&self, cloud_id: &str) -> Result<Arc<JiraClient>, TrackerError> {
+        // The id goes into a URL path: letters, digits and dashes only.
+        if cloud_id.is_empty()
+            || !cloud_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(TrackerError::BadResponse {
+                site: self.site(),
+                action: "reading the cloud id".into(),
+                message: format!(
+                    "\"{}\" is not a cloud id",
+                    crate::output::sanitize(cloud_id)
+                ),
+            });
+        }
+        let base = format!(
+            "{}/ex/jira/{cloud_id}",
+            self.route.gateway_url.trim_end_matches('/')
+        );
+        let g = Arc::new(
+            JiraClient::new(
+                &base,
+                self.client.auth().clone(),
+                self.client.limits().clone(),
+            )?
+            .labelled(&self.site()),
+        );
+        if let Ok(mut slot) = self.gateway.lock() {
+            *slot = Some(Arc::clone(&g));
+        }
+        Ok(g)
+    }
+
+    /// After the site refused the token: whether the gateway takes it (a
+    /// scoped token). If so, requests go there from now on, and the site
+    /// remembers it.
+    fn try_gateway(&self) -> Result<Arc<JiraClient>, TrackerError> {
+        let id = self.cloud_id()?;
+        let g = self.use_gateway(&id)?;
+        let found = g.send(
+            Method::GET,
+            "/rest/api/3/myself",
+            &[],
+            None,
+            "reading /myself through the gateway",
+        );
+        match found {
+            Ok(_) => {
+                self.cache
+                    .set(&self.cache_key("route"), &format!("gateway:{id}"));
+                tracing::info!(site = %self.site(), "requests go through the API gateway");
+                Ok(g)
+            }
+            Err(e) => {
+                if let Ok(mut slot) = self.gateway.lock() {
+                    *slot = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Adds what the hint of a rejection needs.
+    fn explain(&self, e: TrackerError, gateway_tried: bool) -> TrackerError {
+        match e {
+            TrackerError::AuthRejected { user, .. } => TrackerError::AuthRejected {
+                site: self.site(),
+                user,
+                token_source: self.token_source.clone(),
+                cloud: self.deployment.lock().ok().and_then(|d| *d) == Some(Deployment::Cloud),
+                gateway_tried: gateway_tried || self.api_in_use() == Api::Gateway,
+            },
+            other => other,
+        }
     }
 
     fn cache_key(&self, what: &str) -> String {
@@ -198,7 +383,54 @@ impl JiraTracker {
         action: &str,
     ) -> Result<Value, TrackerError> {
         let path = format!("{}{path}", self.api()?);
-        Ok(self.client.send(method, &path, query, body, action)?.body)
+        let client = self.api_client()?;
+        match client.send(method.clone(), &path, query, body, action) {
+            Ok(a) => Ok(a.body),
+            // A scoped token: the site refuses it, the gateway takes it.
+            // Nothing happened on the site, so the request may be repeated.
+            Err(TrackerError::AuthRejected { .. })
+                if self.route.api.is_none()
+                    && self.api_in_use() == Api::Site
+                    && self.deployment()? == Deployment::Cloud =>
+            {
+                match self.try_gateway() {
+                    Ok(g) => g
+                        .send(method, &path, query, body, action)
+                        .map(|a| a.body)
+                        .map_err(|e| self.explain(e, true)),
+                    Err(e @ TrackerError::AuthRejected { .. }) => Err(self.explain(e, true)),
+                    // No gateway to try (not reachable, no cloud id): the
+                    // site's own refusal is the answer.
+                    Err(_) => Err(self.explain(
+                        TrackerError::AuthRejected {
+                            site: self.site(),
+                            user: self.client.user(),
+                            token_source: None,
+                            cloud: true,
+                            gateway_tried: false,
+                        },
+                        false,
+                    )),
+                }
+            }
+            // The gateway was remembered for the site, and refuses the
+            // token: a classic token again, which the site takes.
+            Err(TrackerError::AuthRejected { .. })
+                if self.route.api.is_none() && self.api_in_use() == Api::Gateway =>
+            {
+                let answer = self
+                    .client
+                    .send(method, &path, query, body, action)
+                    .map_err(|e| self.explain(e, true))?;
+                if let Ok(mut slot) = self.gateway.lock() {
+                    *slot = None;
+                }
+                self.cache.set(&self.cache_key("route"), "site");
+                tracing::info!(site = %self.site(), "requests go to the site again");
+                Ok(answer.body)
+            }
+            Err(e) => Err(self.explain(e, false)),
+        }
     }
 
     fn not_found_as(&self, key: &TicketKey, e: TrackerError) -> TrackerError {
@@ -317,10 +549,19 @@ impl JiraTracker {
 
     /// What `doctor` reports: kind, user, acceptance-criteria field.
     pub fn report(&self) -> Result<SiteReport, TrackerError> {
+        let deployment = self.deployment()?;
+        let user = self.myself()?;
+        let api = self.api_in_use();
         Ok(SiteReport {
-            deployment: self.deployment()?,
-            user: self.myself()?,
+            deployment,
+            user,
             ac_field: self.ac_field_id()?,
+            api,
+            token_kind: match (deployment, api) {
+                (Deployment::DataCenter, _) => "personal access token",
+                (Deployment::Cloud, Api::Site) => "classic API token",
+                (Deployment::Cloud, Api::Gateway) => "scoped API token",
+            },
         })
     }
 
@@ -573,8 +814,65 @@ impl Tracker for JiraTracker {
                     .filter(|(_, f)| f["required"].as_bool() == Some(true))
                     .map(|(id, f)| f["name"].as_str().unwrap_or(id).to_string())
                     .collect(),
+                to_category: t["to"]["statusCategory"]["key"]
+                    .as_str()
+                    .and_then(StatusCategory::from_jira),
             })
             .collect())
+    }
+
+    fn take(&self, key: &TicketKey, transition: &Transition) -> Result<String, TrackerError> {
+        self.send(
+            Method::POST,
+            &format!("/issue/{key}/transitions"),
+            &[],
+            Some(&json!({"transition": {"id": transition.id}})),
+            &format!("moving {key}"),
+        )
+        .map_err(|e| self.not_found_as(key, e))?;
+        self.status_of(key)
+    }
+
+    fn workflow_statuses(
+        &self,
+        key: &TicketKey,
+    ) -> Result<Option<Vec<(String, Option<StatusCategory>)>>, TrackerError> {
+        let types = self.send(
+            Method::GET,
+            &format!("/project/{}/statuses", key.prefix()),
+            &[],
+            None,
+            "listing the project's statuses",
+        )?;
+        let mut out: Vec<(String, Option<StatusCategory>)> = Vec::new();
+        for s in types
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["statuses"].as_array().cloned().unwrap_or_default())
+        {
+            let Some(name) = s["name"].as_str() else {
+                continue;
+            };
+            if !out.iter().any(|(n, _)| n == name) {
+                let category = s["statusCategory"]["key"]
+                    .as_str()
+                    .and_then(StatusCategory::from_jira);
+                out.push((name.to_string(), category));
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn status(&self, key: &TicketKey) -> Result<(String, Option<StatusCategory>), TrackerError> {
+        let issue = self.status_issue(key)?;
+        let status = &issue["fields"]["status"];
+        Ok((
+            status["name"].as_str().unwrap_or_default().to_string(),
+            status["statusCategory"]["key"]
+                .as_str()
+                .and_then(StatusCategory::from_jira),
+        ))
     }
 
     fn transition(&self, key: &TicketKey, target: &str) -> Result<String, TrackerError> {
@@ -788,19 +1086,22 @@ impl Tracker for JiraTracker {
 
 impl JiraTracker {
     fn status_of(&self, key: &TicketKey) -> Result<String, TrackerError> {
-        let issue = self
-            .send(
-                Method::GET,
-                &format!("/issue/{key}"),
-                &[("fields", "status".into())],
-                None,
-                &format!("reading {key}"),
-            )
-            .map_err(|e| self.not_found_as(key, e))?;
+        let issue = self.status_issue(key)?;
         Ok(issue["fields"]["status"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string())
+    }
+
+    fn status_issue(&self, key: &TicketKey) -> Result<Value, TrackerError> {
+        self.send(
+            Method::GET,
+            &format!("/issue/{key}"),
+            &[("fields", "status".into())],
+            None,
+            &format!("reading {key}"),
+        )
+        .map_err(|e| self.not_found_as(key, e))
     }
 
     fn comment_from(&self, c: &Value) -> Result<Comment, TrackerError> {
@@ -842,6 +1143,7 @@ mod tests {
             name: name.into(),
             to_status: to.into(),
             required_fields: required.iter().map(|s| s.to_string()).collect(),
+            to_category: None,
         }
     }
 

@@ -16,6 +16,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+mod site;
+#[allow(unused_imports)]
+pub use site::{CLOUD_ID, SCOPED_TOKEN};
+
 /// Which Jira the fake plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -92,6 +96,8 @@ struct Inner {
     page_size: usize,
     next_id: u64,
     remote_links: BTreeMap<String, Vec<Value>>,
+    /// What real sites do beyond the basics (see `site.rs`).
+    site: site::Site,
 }
 
 /// The running fake.
@@ -132,6 +138,7 @@ impl FakeJira {
             page_size: 50,
             remote_links: BTreeMap::new(),
             next_id: 10_000,
+            site: site::Site::default(),
         }));
         let app = Router::new()
             .fallback(handle)
@@ -235,8 +242,9 @@ impl FakeJira {
             Mode::DataCenter => "datacenter",
         };
         format!(
-            "[tracker]\nkind = \"jira\"\n[jira]\nurl = \"{}\"\nemail = \"{EMAIL}\"\ndeployment = \"{deployment}\"\nproject = \"{project}\"\ntimeout_secs = 5\n",
-            self.url()
+            "[tracker]\nkind = \"jira\"\n[jira]\nurl = \"{}\"\nemail = \"{EMAIL}\"\ndeployment = \"{deployment}\"\nproject = \"{project}\"\ntimeout_secs = 5\ngateway_url = \"{}\"\n",
+            self.url(),
+            self.gateway_url()
         )
     }
 }
@@ -361,14 +369,14 @@ fn answer(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let expected = match mode {
-        Mode::Cloud => format!("Basic {}", b64(format!("{EMAIL}:{TOKEN}").as_bytes())),
-        Mode::DataCenter => format!("Bearer {TOKEN}"),
-    };
-    let path = uri.path();
+    let (path, via_gateway) = site::route(uri.path());
+    let path = path.as_str();
+    if let Some(info) = site::tenant_info(mode, path) {
+        return ok(StatusCode::OK, info);
+    }
     // Like Jira, serverInfo answers without a login.
     let public = path.ends_with("/serverInfo");
-    if auth != expected && !public {
+    if !site::auth_ok(&st, auth, via_gateway) && !public {
         return error(
             StatusCode::UNAUTHORIZED,
             &["You are not authenticated. Authentication required to perform this operation."],
@@ -408,7 +416,15 @@ fn answer(
         .map(|(k, v)| (k.to_string(), v.replace("%2C", ",").replace('+', " ")))
         .collect();
     let json_body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let mut parts: Vec<String> = rest
+        .trim_start_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    if parts.len() > 1 && parts[0] == "issue" {
+        parts[1] = site::resolve(&st, &parts[1]);
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     match (method.as_str(), parts.as_slice()) {
         ("GET", ["myself"]) => ok(
             StatusCode::OK,
@@ -425,7 +441,7 @@ fn answer(
         ),
         ("GET", ["project", _, "statuses"]) => ok(
             StatusCode::OK,
-            json!([{"name": "Story", "statuses": STATUSES.iter().map(|(_, n)| json!({"name": n})).collect::<Vec<_>>()}]),
+            json!([{"name": "Story", "statuses": site::statuses(&st).unwrap_or_else(|| STATUSES.iter().map(|(_, n)| (*n).to_string()).collect()).iter().map(|n| json!({"name": n, "statusCategory": {"key": site::category(n)}})).collect::<Vec<_>>()}]),
         ),
         ("GET", ["issue", key]) => match st.issues.get(*key) {
             None => not_found(),
@@ -634,6 +650,10 @@ fn answer(
         }
         ("GET", ["issue", key, "transitions"]) => match st.issues.get(*key) {
             None => not_found(),
+            Some(i) if site::transitions(&st, &i.status).is_some() => ok(
+                StatusCode::OK,
+                json!({"transitions": site::transitions(&st, &i.status)}),
+            ),
             Some(i) => {
                 let list: Vec<Value> = STATUSES
                     .iter()
@@ -657,6 +677,15 @@ fn answer(
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            if !st.issues.contains_key(*key) {
+                return not_found();
+            }
+            site::changed(&mut st, key);
+            match site::take(&mut st, key, &id, &json_body) {
+                Some(Ok(())) => return StatusCode::NO_CONTENT.into_response(),
+                Some(Err(m)) => return error(StatusCode::BAD_REQUEST, &[&m], json!({})),
+                None => {}
+            }
             let Some(i) = st.issues.get_mut(*key) else {
                 return not_found();
             };
@@ -772,7 +801,7 @@ fn issue_json(i: &Issue, wanted: &[String]) -> Value {
     let all = json!({
         "summary": i.summary,
         "description": i.description,
-        "status": {"name": i.status},
+        "status": {"name": i.status, "statusCategory": {"key": site::category(&i.status)}},
         "labels": i.labels,
         "issuetype": {"name": i.issue_type},
         "updated": "2026-11-25T08:00:00.000+0000",
@@ -800,7 +829,10 @@ fn search(st: &Inner, jql: &str) -> Vec<Value> {
         return st
             .issues
             .values()
-            .filter(|i| keys.contains(&i.key.as_str()))
+            .filter(|i| {
+                keys.iter()
+                    .any(|k| site::resolve(st, k) == i.key && !site::lagging(st, &i.key))
+            })
             .map(|i| issue_json(i, &wanted))
             .collect();
     }
@@ -811,7 +843,7 @@ fn search(st: &Inner, jql: &str) -> Vec<Value> {
         return st
             .issues
             .values()
-            .filter(|i| i.key.starts_with(&format!("{project}-")))
+            .filter(|i| i.key.starts_with(&format!("{project}-")) && !site::lagging(st, &i.key))
             .map(|i| issue_json(i, &wanted))
             .collect();
     }
