@@ -82,7 +82,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     // answer: running done again must not write a second note.
     if !args.dry_run && has_pending(&store, &key)? {
         ctx.output.info(&format!(
-            "A note from an earlier `csm done {key}` is still queued; posting it."
+            "What an earlier `csm done {key}` queued (its note, push or pull request) is still waiting; sending it."
         ));
         deliver(ctx, &store, &key)?;
         if args.cleanup && has_worktree(&store, &key)? {

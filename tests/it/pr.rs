@@ -404,6 +404,8 @@ fn a_refused_push_stops_before_the_pull_request_and_the_note_still_goes_out() {
     // The remote opens again: the next run sends what waits, nothing else.
     std::fs::remove_file(&hook).unwrap();
     let run = w.env.run(&["done", "CSM-1", "--pr"]).ok();
+    assert!(run.stderr.contains("still waiting"), "{}", run.stderr);
+    assert!(run.stderr.contains("Pushed"), "{}", run.stderr);
     assert!(w.remote_branches().contains(&w.branch));
     let pulls = w.github.pulls(REPO);
     assert_eq!(pulls.len(), 1);
