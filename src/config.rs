@@ -221,6 +221,9 @@ pub struct JiraSection {
     pub timeout_secs: u64,
     /// How many times a request is tried when Jira asks to retry.
     pub max_attempts: u32,
+    /// The longest comment the site accepts, in characters (Data Center's
+    /// `jira.text.field.character.limit`; default and Cloud's: 32,767).
+    pub comment_limit: Option<usize>,
     /// How requests reach a Cloud site: `site` (its own URL, classic API
     /// tokens) or `gateway` (Atlassian's API gateway, scoped tokens); unset:
     /// the site, and the gateway when the site refuses the token (csm
@@ -255,6 +258,7 @@ impl Default for JiraSection {
             token_command: None,
             timeout_secs: 30,
             max_attempts: 4,
+            comment_limit: None,
             api: None,
             cloud_id: None,
             gateway_url: "https://api.atlassian.com".into(),

@@ -296,7 +296,8 @@ impl Context {
         };
         Ok(JiraTracker::new(settings(Some(deployment)), auth, cache)?
             .with_route(route)?
-            .with_token_source(origin))
+            .with_token_source(origin)
+            .with_comment_limit(jira.comment_limit))
     }
 
     /// The Jira account the configuration names.

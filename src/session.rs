@@ -341,6 +341,17 @@ pub fn hostname() -> Option<String> {
         .map(|h| h.trim().to_string())
 }
 
+/// Marks the done rows whose ticket's note is still queued or refused
+/// (`states` from `Store::outbox_note_states`).
+pub fn attach_notes(
+    rows: &mut [SessionRow],
+    states: &std::collections::HashMap<(String, String), crate::store::NoteState>,
+) {
+    for r in rows.iter_mut().filter(|r| r.status == SessionStatus::Done) {
+        r.note = states.get(&(r.tracker.clone(), r.key.clone())).copied();
+    }
+}
+
 /// Saves a session's settings (as `csm set` and the dashboard's settings
 /// editor do); they apply from the next launch or resume.
 pub fn save_settings(
@@ -386,6 +397,10 @@ pub struct SessionRow {
     /// (absent from JSON until then).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<String>,
+    /// For a done session whose note has not reached the tracker: where
+    /// it is (shown instead of "done").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<crate::store::NoteState>,
 }
 
 impl SessionRow {
@@ -428,6 +443,16 @@ impl SessionRow {
             last_activity_at: s.last_activity_at,
             tracker: s.tracker.clone(),
             pull_request: None,
+            note: None,
+        }
+    }
+
+    /// The session's state in words: its status, or where its note is
+    /// while a done session's note has not reached the tracker.
+    pub fn status_label(&self) -> &'static str {
+        match self.note {
+            Some(note) if self.status == SessionStatus::Done => note.label(),
+            _ => self.status.as_str(),
         }
     }
 }

@@ -73,12 +73,22 @@ const MIGRATIONS: &[&str] = &[
     // 2: the process id of a running Codex, to tell a live session from one
     // whose csm was killed.
     "ALTER TABLE sessions ADD COLUMN pid INTEGER;",
+    // 3: outbox claims (which csm process delivers an item, until when)
+    // and parking (a tracker refused the item for good).
+    "ALTER TABLE outbox ADD COLUMN claim_owner TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until INTEGER;
+    ALTER TABLE outbox ADD COLUMN parked_at INTEGER;",
 ];
 
 /// Queues one outbox item: ticket, tracker, kind, body, marker, time.
 const OUTBOX_INSERT: &str =
     "INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// Sessions not done, and done ones whose ticket's note has not reached
+/// the tracker yet (they show "note queued" or "note refused").
+const WAITING_NOTE: &str = "WHERE status <> 'done' OR ticket_key IN (SELECT ticket_key FROM outbox
+    WHERE sent_at IS NULL AND kind = 'comment' AND outbox.tracker = sessions.tracker)";
 
 /// The schema version this csm writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -281,6 +291,29 @@ pub struct OutboxItem {
     pub sent_at: Option<i64>,
     /// The tracker's id for the posted item.
     pub remote_id: Option<String>,
+    /// When the tracker refused it for good (it waits for the user:
+    /// `csm sync --edit` or `--discard`); `last_error` says why.
+    pub parked_at: Option<i64>,
+}
+
+/// Where a ticket's completion note is, for `csm list` and the dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteState {
+    /// Queued, not yet on the tracker (it will be retried).
+    Queued,
+    /// The tracker refused it for good; it waits for the user.
+    Refused,
+}
+
+impl NoteState {
+    /// The words shown in place of "done".
+    pub fn label(self) -> &'static str {
+        match self {
+            NoteState::Queued => "note queued",
+            NoteState::Refused => "note refused",
+        }
+    }
 }
 
 /// The open store.
@@ -559,11 +592,7 @@ impl Store {
     /// Every session, most recently active first; done ones only with
     /// `include_done`.
     pub fn list_sessions(&self, include_done: bool) -> Result<Vec<Session>, StoreError> {
-        let filter = if include_done {
-            ""
-        } else {
-            "WHERE status <> 'done'"
-        };
+        let filter = if include_done { "" } else { WAITING_NOTE };
         self.query_sessions(
             &format!("{filter} ORDER BY COALESCE(last_activity_at, updated_at) DESC, id DESC"),
             [],
@@ -575,7 +604,8 @@ impl Store {
     /// recently active first.
     pub fn sessions_shown(&self, done_since: i64) -> Result<Vec<Session>, StoreError> {
         self.query_sessions(
-            "WHERE status <> 'done' OR updated_at >= ?1
+            "WHERE status <> 'done' OR updated_at >= ?1 OR ticket_key IN (SELECT ticket_key FROM outbox
+               WHERE sent_at IS NULL AND kind = 'comment' AND outbox.tracker = sessions.tracker)
              ORDER BY COALESCE(last_activity_at, updated_at) DESC, id DESC",
             [done_since],
         )
@@ -951,17 +981,30 @@ impl Store {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// Notes not yet posted, oldest first.
+    /// Notes not yet posted (parked ones included), oldest first.
     pub fn outbox_pending(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        self.outbox_query("WHERE sent_at IS NULL ORDER BY id", [])
+    }
+
+    /// One item, sent or not.
+    pub fn outbox_item(&self, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+        Ok(self.outbox_query("WHERE id = ?1", [id])?.pop())
+    }
+
+    fn outbox_query(
+        &self,
+        where_clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT id, ticket_key, tracker, kind, body, marker, created_at, attempts,
-                        last_error, sent_at, remote_id
-                 FROM outbox WHERE sent_at IS NULL ORDER BY id",
-            )
+                        last_error, sent_at, remote_id, parked_at
+                 FROM outbox {where_clause}"
+            ))
             .map_err(|e| self.err(e))?;
-        stmt.query_map([], |r| {
+        stmt.query_map(params, |r| {
             Ok(OutboxItem {
                 id: r.get(0)?,
                 ticket_key: r.get(1)?,
@@ -974,6 +1017,7 @@ impl Store {
                 last_error: r.get(8)?,
                 sent_at: r.get(9)?,
                 remote_id: r.get(10)?,
+                parked_at: r.get(11)?,
             })
         })
         .map_err(|e| self.err(e))?
@@ -983,36 +1027,106 @@ impl Store {
 
     /// The outbox item with `marker`, sent or not.
     pub fn outbox_item_by_marker(&self, marker: &str) -> Result<Option<OutboxItem>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, ticket_key, tracker, kind, body, marker, created_at, attempts,
-                        last_error, sent_at, remote_id
-                 FROM outbox WHERE marker = ?1",
+        Ok(self.outbox_query("WHERE marker = ?1", [marker])?.pop())
+    }
+
+    /// Claims an unsent, unparked item for `owner` until `lease_ms` from
+    /// now, in one write transaction: it succeeds only when nobody holds a
+    /// live claim on it (or `owner` already does). Returns the item as it
+    /// is now (its attempts counted by whoever held it before), or `None`
+    /// when it is sent, parked, gone or claimed by another live owner.
+    pub fn outbox_claim(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<OutboxItem>, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let now = now_ms();
+        let n = tx
+            .execute(
+                "UPDATE outbox SET claim_owner = ?2, claim_until = ?3
+                 WHERE id = ?1 AND sent_at IS NULL AND parked_at IS NULL
+                   AND (claim_owner IS NULL OR claim_owner = ?2 OR claim_until < ?4)",
+                params![id, owner, now.saturating_add(lease_ms), now],
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_row(params![marker], |r| {
-            Ok(OutboxItem {
-                id: r.get(0)?,
-                ticket_key: r.get(1)?,
-                tracker: r.get(2)?,
-                kind: r.get(3)?,
-                body: r.get(4)?,
-                marker: r.get(5)?,
-                created_at: r.get(6)?,
-                attempts: r.get(7)?,
-                last_error: r.get(8)?,
-                sent_at: r.get(9)?,
-                remote_id: r.get(10)?,
-            })
-        })
-        .optional()
-        .map_err(|e| self.err(e))
+        tx.commit().map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.outbox_item(id)
+    }
+
+    /// Takes a claim over from `from` (a claimant known to be gone) for
+    /// `owner`, in one statement: of two processes trying, one wins.
+    pub fn outbox_take_over(
+        &self,
+        id: i64,
+        from: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<OutboxItem>, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE outbox SET claim_owner = ?3, claim_until = ?4
+                 WHERE id = ?1 AND claim_owner = ?2 AND sent_at IS NULL AND parked_at IS NULL",
+                params![id, from, owner, now_ms().saturating_add(lease_ms)],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.outbox_item(id)
+    }
+
+    /// Who holds a live claim on an item, if anyone.
+    pub fn outbox_claimant(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT claim_owner FROM outbox WHERE id = ?1 AND claim_until >= ?2",
+                params![id, now_ms()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Lets go of a claim (the item stays queued).
+    pub fn outbox_release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE outbox SET claim_owner = NULL, claim_until = NULL
+             WHERE id = ?1 AND claim_owner = ?2",
+            params![id, owner],
+        )
     }
 
     /// Records that a posting attempt is about to be made, before the
     /// request goes out: a later run that finds `attempts > 0` on an unsent
-    /// item cannot know whether the tracker got it, and checks first.
+    /// item cannot know whether the tracker got it, and checks first. With
+    /// an `owner`, only while that owner's claim is live (and the lease is
+    /// renewed); returns whether the attempt was counted.
+    pub fn outbox_begin_attempt_as(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, claim_until = ?3
+                 WHERE id = ?1 AND claim_owner = ?2 AND claim_until >= ?4 AND sent_at IS NULL",
+                params![id, owner, now.saturating_add(lease_ms), now],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Counts an attempt without a claim (tests, single-process tools).
     pub fn outbox_begin_attempt(&self, id: i64) -> Result<(), StoreError> {
         self.update(
             "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1",
@@ -1023,9 +1137,30 @@ impl Store {
     /// Marks a queued note as posted.
     pub fn outbox_mark_sent(&self, id: i64, remote_id: Option<&str>) -> Result<(), StoreError> {
         self.update(
-            "UPDATE outbox SET sent_at = ?2, remote_id = ?3, last_error = NULL WHERE id = ?1",
+            "UPDATE outbox SET sent_at = ?2, remote_id = ?3, last_error = NULL,
+                    claim_owner = NULL, claim_until = NULL
+             WHERE id = ?1",
             params![id, now_ms(), remote_id],
         )
+    }
+
+    /// Marks an item posted if `owner` still holds its claim (checked in
+    /// the same statement); returns whether it did.
+    pub fn outbox_mark_sent_as(
+        &self,
+        id: i64,
+        owner: &str,
+        remote_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET sent_at = ?3, remote_id = ?4, last_error = NULL,
+                        claim_owner = NULL, claim_until = NULL
+                 WHERE id = ?1 AND claim_owner = ?2 AND sent_at IS NULL",
+                params![id, owner, now_ms(), remote_id],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
     }
 
     /// Records why the last attempt failed.
@@ -1034,6 +1169,41 @@ impl Store {
             "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
             params![id, error],
         )
+    }
+
+    /// Records a failed attempt of `owner` and lets go of its claim (so
+    /// another process may retry at once); with `park`, the tracker refused
+    /// the item for good and it waits for the user (`csm sync --edit` or
+    /// `--discard`). Nothing changes when `owner` lost the claim.
+    pub fn outbox_fail_as(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        park: bool,
+    ) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE outbox SET last_error = ?3,
+                    parked_at = CASE WHEN ?4 THEN ?5 ELSE parked_at END,
+                    claim_owner = NULL, claim_until = NULL
+             WHERE id = ?1 AND claim_owner = ?2 AND sent_at IS NULL",
+            params![id, owner, error, park, now_ms()],
+        )
+    }
+
+    /// Replaces an unsent item's body and puts it back in the queue (a
+    /// parked one too); returns whether there was one not being delivered
+    /// right now (under a live claim).
+    pub fn outbox_edit(&self, id: i64, body: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET body = ?2, parked_at = NULL, last_error = NULL
+                 WHERE id = ?1 AND sent_at IS NULL
+                   AND (claim_until IS NULL OR claim_until < ?3)",
+                params![id, body, now_ms()],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
     }
 
     /// Removes an unsent item (the user gave up on it); returns whether
@@ -1046,6 +1216,34 @@ impl Store {
             )
             .map(|n| n > 0)
             .map_err(|e| self.err(e))
+    }
+
+    /// Where each ticket's unsent completion note is: (tracker, ticket)
+    /// → queued or refused.
+    pub fn outbox_note_states(
+        &self,
+    ) -> Result<std::collections::HashMap<(String, String), NoteState>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT tracker, ticket_key, MAX(parked_at IS NOT NULL) FROM outbox
+                 WHERE sent_at IS NULL AND kind = 'comment' GROUP BY tracker, ticket_key",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| {
+            let parked: bool = r.get(2)?;
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                if parked {
+                    NoteState::Refused
+                } else {
+                    NoteState::Queued
+                },
+            ))
+        })
+        .map_err(|e| self.err(e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| self.err(e))
     }
 }
 
@@ -1091,12 +1289,24 @@ mod tests {
             conn.execute_batch(MIGRATIONS[0]).unwrap();
             conn.execute_batch(
                 "INSERT INTO sessions (ticket_key, tracker, folder, created_at, updated_at)
-                 VALUES ('OLD-1', 'local:/r', '/r', 1, 1); PRAGMA user_version = 1;",
+                 VALUES ('OLD-1', 'local:/r', '/r', 1, 1);
+                 INSERT INTO outbox (ticket_key, tracker, kind, body, marker, created_at, attempts)
+                 VALUES ('OLD-1', 'local:/r', 'comment', 'n', 'm-old', 1, 2);
+                 PRAGMA user_version = 1;",
             )
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
+        // A note queued by an older csm is claimed and delivered as usual.
+        let queued = store.outbox_pending().unwrap();
+        assert_eq!((queued[0].attempts, queued[0].parked_at), (2, None));
+        assert!(
+            store
+                .outbox_claim(queued[0].id, "me", 1000)
+                .unwrap()
+                .is_some()
+        );
         let old = &store.sessions_for_ticket("OLD-1").unwrap()[0];
         assert_eq!(old.pid, None);
         store.set_pid(old.id, Some(4242)).unwrap();

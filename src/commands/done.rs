@@ -199,16 +199,26 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     if pr.is_some() {
         data.pull_request = Some(outbox::PR_PLACEHOLDER.into());
     }
-    let mut body = data
-        .render(&ctx.template_dirs(&session.folder))
-        .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?;
-    if args.edit {
-        body = edit_note(ctx, &body, &marker)?;
-    }
+    let dirs = ctx.template_dirs(&session.folder);
+    let render = |d: &NoteData| {
+        d.render(&dirs)
+            .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))
+    };
+    let (limit, size) = (tracker.comment_limit(), |b: &str| tracker.comment_size(b));
+    // The note within the tracker's limit: long evidence collapsed, then
+    // numbered parts.
+    let parts = if args.edit {
+        let body = edit_note(ctx, &render(&data)?, &marker)?;
+        note::fit_text(&body, key.as_str(), &marker, limit, size)
+    } else {
+        note::fit(&data, limit, size, render)?
+    };
 
     if args.dry_run {
-        println!("{}", body.trim_end());
-        println!("---");
+        for part in &parts {
+            println!("{}", part.body.trim_end());
+            println!("---");
+        }
         println!("would post this note to {key}");
         if blocked {
             println!(
@@ -246,7 +256,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         None => None,
     };
     let (mut items, link) = pr_items.map_or((Vec::new(), None), |(b, l)| (b, Some(l)));
-    items.push((kind::COMMENT, body, marker.clone()));
+    items.extend(parts.into_iter().map(|p| (kind::COMMENT, p.body, p.marker)));
     items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         for (i, step) in steps.iter().enumerate() {

@@ -61,6 +61,7 @@ pub fn rows(
         session::merge_infos(&mut infos, &tracker_id, found, &freshness);
     }
     let mut rows = session::join(sessions, &infos);
+    session::attach_notes(&mut rows, &store.outbox_note_states()?);
     for r in &mut rows {
         r.pull_request = session::pull_request(store, r.id)?;
     }
@@ -84,7 +85,7 @@ fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {
                     "{}{mark}",
                     sanitize(r.ticket_status.as_deref().unwrap_or("?"))
                 ),
-                r.status.as_str().to_string(),
+                r.status_label().to_string(),
                 session::age(r.last_activity_at.unwrap_or(r.created_at), now),
                 branch(r.branch.as_deref()),
                 session::short_folder(&r.folder, home.as_deref()),

@@ -265,10 +265,17 @@ pub trait Tracker: Send + Sync {
         Ok(())
     }
 
-    /// The longest comment the tracker takes, in characters, when it has a
-    /// limit (GitHub: 65,536).
+    /// The longest comment the tracker takes, in its own measure (see
+    /// [`Tracker::comment_size`]), when it has a limit (GitHub: 65,536
+    /// characters; Jira Cloud: 32,767).
     fn comment_limit(&self) -> Option<usize> {
         None
+    }
+
+    /// The size of a Markdown comment as the tracker measures it against
+    /// [`Tracker::comment_limit`] (after its format conversion).
+    fn comment_size(&self, markdown: &str) -> usize {
+        markdown.chars().count()
     }
 }
 

@@ -64,7 +64,8 @@ impl Loader {
             session::merge_infos(&mut self.infos, &tracker, found, &Freshness::Cached);
             self.trackers_read.insert(tracker);
         }
-        let rows = session::join(&sessions, &self.infos);
+        let mut rows = session::join(&sessions, &self.infos);
+        session::attach_notes(&mut rows, &store.outbox_note_states()?);
         self.sessions = sessions;
         Ok(rows)
     }
@@ -220,6 +221,29 @@ mod tests {
         );
         let day = day_start_ms(now);
         assert!(day <= now && now - day < 86_400_000);
+    }
+
+    #[test]
+    fn a_done_session_whose_note_waits_shows_where_the_note_is() {
+        let (store, now) = fixture::store();
+        let id = store
+            .outbox_add("PROJ-99", fixture::JIRA, "comment", "n csm-9", "csm-9")
+            .unwrap();
+        let label = |store: &Store| {
+            fixture::rows(store, now)
+                .iter()
+                .find(|r| r.key == "PROJ-99")
+                .map(|r| r.status_label())
+        };
+        assert_eq!(label(&store), Some("note queued"), "shown though done");
+        assert!(store.outbox_claim(id, "me", 60_000).unwrap().is_some());
+        store
+            .outbox_fail_as(id, "me", "HTTP 400: too long", true)
+            .unwrap();
+        assert_eq!(label(&store), Some("note refused"));
+        assert!(store.outbox_edit(id, "short csm-9").unwrap());
+        store.outbox_mark_sent(id, Some("1")).unwrap();
+        assert_eq!(label(&store), None, "done and delivered: gone");
     }
 
     #[test]

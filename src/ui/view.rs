@@ -293,6 +293,13 @@ fn cell(text: &str, width: usize) -> String {
     s
 }
 
+/// The session cell of a done session whose note has not reached the
+/// tracker: "note queued" or "note refused" in full (one column wider
+/// than the cell may take from the gap after it).
+fn note_cell(label: &str) -> String {
+    format!("{label:<SESSION$}")
+}
+
 /// A cell of `width` columns and the gap after it.
 fn cell_gap(text: &str, width: usize) -> String {
     let mut s = cell(text, width);
@@ -534,10 +541,13 @@ fn draw_list(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
                     };
                     spans.push(Span::styled(cell_gap(&t.ticket, w), style));
                 }
-                spans.push(Span::styled(
-                    cell(&format!("{} {activity}", row.status.as_str()), SESSION),
-                    theme.status(row.status),
-                ));
+                spans.push(match row.note {
+                    Some(_) => Span::styled(note_cell(row.status_label()), theme.warn()),
+                    None => Span::styled(
+                        cell(&format!("{} {activity}", row.status_label()), SESSION),
+                        theme.status(row.status),
+                    ),
+                });
                 if let Some(w) = cols.folder {
                     spans.push(Span::raw(" ".repeat(GAP)));
                     spans.push(Span::styled(cell(&fit_left(&t.folder, w), w), theme.dim()));
@@ -821,7 +831,7 @@ fn draw_detail(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
         " {} · session {} · {} {}",
         one_line(&row.key),
         row.id,
-        row.status.as_str(),
+        row.status_label(),
         session::age(row.last_activity_at.unwrap_or(row.created_at), now)
     );
     if let Some(b) = &row.branch {
@@ -1133,6 +1143,24 @@ mod tests {
         app.set_detail(detail);
         let text = screen(&mut app, 120, 40).backend().to_string();
         assert!(text.contains("evil.example"), "{text}");
+    }
+
+    #[test]
+    fn a_done_session_whose_note_was_refused_says_so() {
+        let (store, now) = fixture::store();
+        let id = store
+            .outbox_add("PROJ-99", fixture::JIRA, "comment", "n csm-9", "csm-9")
+            .unwrap();
+        let mut app = fixture::app(&store, now);
+        let text = screen(&mut app, 120, 40).backend().to_string();
+        let line = text.lines().find(|l| l.contains("PROJ-99")).unwrap_or("");
+        assert!(line.contains("note queued"), "{text}");
+        assert!(store.outbox_claim(id, "me", 60_000).unwrap().is_some());
+        store.outbox_fail_as(id, "me", "HTTP 400", true).unwrap();
+        let mut app = fixture::app(&store, now);
+        let text = screen(&mut app, 120, 40).backend().to_string();
+        let line = text.lines().find(|l| l.contains("PROJ-99")).unwrap_or("");
+        assert!(line.contains("note refused"), "{text}");
     }
 
     #[test]

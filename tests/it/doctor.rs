@@ -17,7 +17,7 @@ fn healthy_setup_passes() {
     assert_eq!(lines.len(), 4, "{}", run.stdout);
     assert!(lines.iter().all(|l| l.starts_with("ok ")), "{}", run.stdout);
     assert!(run.stdout.contains("0.169.0"));
-    assert!(run.stdout.contains("schema version 2"));
+    assert!(run.stdout.contains("schema version 3"));
 }
 
 #[test]
@@ -101,6 +101,6 @@ fn many_processes_creating_the_store_at_once_all_succeed() {
             "{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("schema version 2"), "{stdout}");
+        assert!(stdout.contains("schema version 3"), "{stdout}");
     }
 }

@@ -43,16 +43,16 @@ fn commit_file(dir: &Path, name: &str, text: &str, subject: &str) {
 
 /// A test world: the fake Jira (or none), the mock model, a git repository
 /// as the work folder, and a real Codex session linked to the ticket.
-struct World {
-    env: TestEnv,
-    model: MockModel,
-    jira: Option<FakeJira>,
-    key: String,
-    codex_id: String,
+pub(crate) struct World {
+    pub(crate) env: TestEnv,
+    pub(crate) model: MockModel,
+    pub(crate) jira: Option<FakeJira>,
+    pub(crate) key: String,
+    pub(crate) codex_id: String,
 }
 
 impl World {
-    fn jira(mode: Mode) -> World {
+    pub(crate) fn jira(mode: Mode) -> World {
         let fake = FakeJira::start(mode);
         fake.add_issue(
             "PROJ-1",
@@ -66,7 +66,7 @@ impl World {
         World::finish(env, Some(fake), "PROJ-1")
     }
 
-    fn local() -> World {
+    pub(crate) fn local() -> World {
         let env = TestEnv::new();
         git(env.work(), &["init", "-q", "-b", "main"]);
         let mut args = vec!["ticket", "new", "Export sessions as CSV"];
@@ -77,7 +77,7 @@ impl World {
         World::finish(env, None, "CSM-1")
     }
 
-    fn finish(mut env: TestEnv, jira: Option<FakeJira>, key: &str) -> World {
+    pub(crate) fn finish(mut env: TestEnv, jira: Option<FakeJira>, key: &str) -> World {
         let model = MockModel::start();
         model.write_codex_config(&env.codex_home(), "");
         env.set_env("CSM_CODEX_BIN", codex_bin());
@@ -111,7 +111,7 @@ impl World {
     }
 
     /// Records an hour of Codex running in the session.
-    fn add_active_hour(&self) {
+    pub(crate) fn add_active_hour(&self) {
         let conn = rusqlite::Connection::open(self.env.store_file()).unwrap();
         let now = csm::store::now_ms();
         for (at, kind) in [(now - 7_200_000, "launched"), (now - 3_600_000, "exited")] {
@@ -123,12 +123,12 @@ impl World {
         }
     }
 
-    fn fake(&self) -> &FakeJira {
+    pub(crate) fn fake(&self) -> &FakeJira {
         self.jira.as_ref().expect("a Jira world")
     }
 
     /// Queues the model's report: `statuses[i]` for criterion i+1.
-    fn answer(&self, statuses: &[&str]) {
+    pub(crate) fn answer(&self, statuses: &[&str]) {
         let criteria: Vec<Value> = statuses
             .iter()
             .enumerate()
@@ -143,12 +143,12 @@ impl World {
         );
     }
 
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::open(&self.env.store_file()).unwrap()
     }
 
     /// The fake's comments on the ticket, as Markdown.
-    fn comments(&self) -> Vec<String> {
+    pub(crate) fn comments(&self) -> Vec<String> {
         let issue = self.fake().issue(&self.key).unwrap();
         issue
             .comments
@@ -162,7 +162,7 @@ impl World {
             .collect()
     }
 
-    fn status(&self) -> String {
+    pub(crate) fn status(&self) -> String {
         match &self.jira {
             Some(f) => f.issue(&self.key).unwrap().status,
             None => {
@@ -173,7 +173,7 @@ impl World {
         }
     }
 
-    fn posts_to(&self, path_part: &str) -> usize {
+    pub(crate) fn posts_to(&self, path_part: &str) -> usize {
         self.fake()
             .requests()
             .iter()

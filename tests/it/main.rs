@@ -14,6 +14,7 @@ mod hostile;
 mod jira;
 mod jira_site;
 mod lint;
+mod outbox;
 mod output;
 mod pr;
 mod pty;

@@ -115,6 +115,29 @@ pub struct JiraTracker {
     /// The gateway client, once requests go through the gateway.
     gateway: Mutex<Option<Arc<JiraClient>>>,
     token_source: Option<crate::credentials::Origin>,
+    comment_limit: Option<usize>,
+}
+
+/// The longest comment Jira Cloud accepts, in characters of text (it
+/// answers 400 "The entered text is too long" beyond).
+pub const CLOUD_COMMENT_LIMIT: usize = 32_767;
+
+/// Data Center's default `jira.text.field.character.limit`.
+pub const DATACENTER_COMMENT_LIMIT: usize = 32_767;
+
+/// Characters of text in an ADF document (what Cloud's limit counts).
+fn adf_text_len(v: &Value) -> usize {
+    match v {
+        Value::Object(o) => {
+            let own = match (o.get("type").and_then(Value::as_str), o.get("text")) {
+                (Some("text"), Some(Value::String(t))) => t.chars().count(),
+                _ => 0,
+            };
+            own + o.get("content").map_or(0, adf_text_len)
+        }
+        Value::Array(a) => a.iter().map(adf_text_len).sum(),
+        _ => 0,
+    }
 }
 
 /// Which way requests reach a Jira Cloud site.
@@ -188,7 +211,15 @@ impl JiraTracker {
             },
             gateway: Mutex::new(None),
             token_source: None,
+            comment_limit: None,
         })
+    }
+
+    /// Sets the longest comment the site accepts (`[jira] comment_limit`:
+    /// Data Center's own setting; Cloud never takes more than 32,767).
+    pub fn with_comment_limit(mut self, limit: Option<usize>) -> JiraTracker {
+        self.comment_limit = limit;
+        self
     }
 
     /// Sets how requests reach the site (the gateway's URL is checked as
@@ -624,6 +655,22 @@ impl JiraTracker {
 }
 
 impl Tracker for JiraTracker {
+    fn comment_limit(&self) -> Option<usize> {
+        Some(match self.deployment() {
+            Ok(Deployment::Cloud) => self
+                .comment_limit
+                .map_or(CLOUD_COMMENT_LIMIT, |l| l.min(CLOUD_COMMENT_LIMIT)),
+            _ => self.comment_limit.unwrap_or(DATACENTER_COMMENT_LIMIT),
+        })
+    }
+
+    fn comment_size(&self, markdown: &str) -> usize {
+        match self.deployment() {
+            Ok(Deployment::Cloud) => adf_text_len(&adf::from_markdown(markdown)),
+            _ => wiki::from_markdown(markdown).chars().count(),
+        }
+    }
+
     fn kind(&self) -> TrackerKind {
         TrackerKind::Jira
     }
@@ -1158,5 +1205,44 @@ mod tests {
         assert_eq!(pick_transition(&all, "FINISH").unwrap().id, "3");
         assert!(pick_transition(&all, "Blocked").is_none());
         assert_eq!(property_name("csm.session/../x"), "csm.session_x");
+    }
+
+    fn tracker(deployment: Deployment, limit: Option<usize>) -> JiraTracker {
+        JiraTracker::new(
+            JiraSettings {
+                url: "https://example.atlassian.net".into(),
+                deployment: Some(deployment),
+                ac_field: "Acceptance Criteria".into(),
+                project: None,
+                limits: limits(5, 1),
+            },
+            Auth::Bearer {
+                token: crate::credentials::Secret::new("t"),
+            },
+            Arc::new(MemoryCache::default()),
+        )
+        .unwrap()
+        .with_comment_limit(limit)
+    }
+
+    #[test]
+    fn comment_limits_per_deployment_measured_as_the_site_counts() {
+        use Deployment::{Cloud, DataCenter};
+        assert_eq!(tracker(Cloud, None).comment_limit(), Some(32_767));
+        assert_eq!(tracker(Cloud, Some(50_000)).comment_limit(), Some(32_767));
+        assert_eq!(tracker(Cloud, Some(1_000)).comment_limit(), Some(1_000));
+        assert_eq!(tracker(DataCenter, None).comment_limit(), Some(32_767));
+        assert_eq!(
+            tracker(DataCenter, Some(65_000)).comment_limit(),
+            Some(65_000)
+        );
+        // Cloud counts the text of the ADF document, Data Center the wiki
+        // string.
+        let md = "**Bold** and `code`";
+        assert_eq!(tracker(Cloud, None).comment_size(md), "Bold and code".len());
+        assert_eq!(
+            tracker(DataCenter, None).comment_size(md),
+            wiki::from_markdown(md).chars().count()
+        );
     }
 }

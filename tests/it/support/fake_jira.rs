@@ -59,6 +59,9 @@ pub enum Fault {
     /// Handle the request normally (state changes happen), then wait this
     /// long before answering: a timeout after the fact.
     ActThenDelay(Duration),
+    /// Handle the request normally (state changes happen), then answer
+    /// this error status instead: stored, but the answer failed.
+    ActThenStatus(u16),
 }
 
 /// An issue in the fake.
@@ -98,6 +101,12 @@ struct Inner {
     remote_links: BTreeMap<String, Vec<Value>>,
     /// What real sites do beyond the basics (see `site.rs`).
     site: site::Site,
+    /// Outbox knobs: every comment POST waits this long before it is
+    /// handled; comments longer than this are refused; every comment is
+    /// refused with this message (a permanent 400).
+    comment_delay: Option<Duration>,
+    comment_limit: Option<usize>,
+    comment_refusal: Option<String>,
 }
 
 /// The running fake.
@@ -139,6 +148,9 @@ impl FakeJira {
             remote_links: BTreeMap::new(),
             next_id: 10_000,
             site: site::Site::default(),
+            comment_delay: None,
+            comment_limit: None,
+            comment_refusal: None,
         }));
         let app = Router::new()
             .fallback(handle)
@@ -351,7 +363,18 @@ async fn handle(
             tokio::time::sleep(d).await;
             return resp;
         }
+        Some(Fault::ActThenStatus(code)) => {
+            let _stored = answer(&inner, &method, &uri, &headers, &text);
+            return error(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
+                &["injected fault after the request was handled"],
+                json!({}),
+            );
+        }
         None => {}
+    }
+    if let Some(refused) = comment_knobs(&inner, &method, &uri, &text).await {
+        return refused;
     }
     answer(&inner, &method, &uri, &headers, &text)
 }
@@ -848,4 +871,78 @@ fn search(st: &Inner, jql: &str) -> Vec<Value> {
             .collect();
     }
     Vec::new()
+}
+
+/// The outbox knobs for a comment POST: the delay, then a refusal (the
+/// fixed one, or Jira's "too long" over the limit), as Jira answers them.
+async fn comment_knobs(
+    inner: &Arc<Mutex<Inner>>,
+    method: &Method,
+    uri: &Uri,
+    body: &str,
+) -> Option<Response> {
+    if method != Method::POST || !uri.path().ends_with("/comment") {
+        return None;
+    }
+    let (delay, limit, refusal, mode) = {
+        let st = inner.lock().unwrap();
+        (
+            st.comment_delay,
+            st.comment_limit,
+            st.comment_refusal.clone(),
+            st.mode,
+        )
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(message) = refusal {
+        return Some(error(StatusCode::BAD_REQUEST, &[&message], json!({})));
+    }
+    let limit = limit?;
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let size = match mode {
+        Mode::Cloud => adf_text_len(&v["body"]),
+        Mode::DataCenter => v["body"].as_str().unwrap_or_default().chars().count(),
+    };
+    (size > limit).then(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &[],
+            json!({"comment": format!("The entered text is too long. It exceeds the allowed limit of {limit} characters.")}),
+        )
+    })
+}
+
+/// Characters of text in an ADF document.
+fn adf_text_len(v: &Value) -> usize {
+    match v {
+        Value::Object(o) => {
+            let own = match (o.get("type").and_then(Value::as_str), o.get("text")) {
+                (Some("text"), Some(Value::String(t))) => t.chars().count(),
+                _ => 0,
+            };
+            own + o.get("content").map_or(0, adf_text_len)
+        }
+        Value::Array(a) => a.iter().map(adf_text_len).sum(),
+        _ => 0,
+    }
+}
+
+impl FakeJira {
+    /// Every comment POST waits this long before it is handled.
+    pub fn set_comment_delay(&self, delay: Option<Duration>) {
+        self.inner.lock().unwrap().comment_delay = delay;
+    }
+
+    /// Comments longer than `limit` characters of text are refused with
+    /// Jira's 400 "The entered text is too long".
+    pub fn set_comment_limit(&self, limit: Option<usize>) {
+        self.inner.lock().unwrap().comment_limit = limit;
+    }
+
+    /// Every comment is refused with a 400 and this message (until `None`).
+    pub fn refuse_comments(&self, message: Option<&str>) {
+        self.inner.lock().unwrap().comment_refusal = message.map(str::to_string);
+    }
 }
