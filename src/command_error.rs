@@ -251,6 +251,23 @@ impl From<crate::tracker::key::KeyError> for CommandError {
     }
 }
 
+impl From<crate::codex::thread::ThreadError> for CommandError {
+    fn from(e: crate::codex::thread::ThreadError) -> CommandError {
+        use crate::codex::thread::ThreadError;
+        match &e {
+            ThreadError::Archived { id, .. } => CommandError::failure(e.to_string())
+                .hint(format!("bring it back with `codex unarchive {id}`")),
+            ThreadError::NotOnThisMachine { .. } => {
+                CommandError::new(ExitKind::NotFound, e.to_string()).hint(
+                    "resume it on the machine where it ran (or copy its rollout into this CODEX_HOME), or start anew with `csm start --new`",
+                )
+            }
+            ThreadError::UnarchiveFailed { .. } => CommandError::failure(e.to_string())
+                .hint("check `codex unarchive --help`, then try again"),
+        }
+    }
+}
+
 impl From<WorktreeError> for CommandError {
     fn from(e: WorktreeError) -> CommandError {
         let message = e.to_string();

@@ -8,10 +8,20 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The oldest Codex csm supports: the version its tests run against.
+/// The oldest Codex csm supports: the oldest published version whose runs
+/// of `scripts/codex-compat` pass (COMPATIBILITY.md). On 0.167.2 two Codex
+/// started at once on a new `CODEX_HOME` break its state database's
+/// migration; 0.166.0 exposes MCP tools differently (not deferred).
 pub const MIN_VERSION: Version = Version {
     major: 0,
-    minor: 169,
+    minor: 168,
+    patch: 0,
+};
+
+/// The Codex csm's tests run against: the pin of `scripts/install-codex`.
+pub const TESTED_VERSION: Version = Version {
+    major: 0,
+    minor: 171,
     patch: 0,
 };
 
@@ -230,8 +240,11 @@ mod tests {
         assert_eq!(v("codex-cli 1.2.3-alpha.4\n").unwrap().to_string(), "1.2.3");
         assert_eq!(v("codex 2").unwrap().to_string(), "2.0.0");
         assert_eq!(v("codex-cli dev"), None);
-        assert!(v("codex-cli 0.168.9").unwrap() < MIN_VERSION);
-        assert!(v("codex-cli 0.170.0").unwrap() > MIN_VERSION);
+        assert!(v("codex-cli 0.166.0").unwrap() < MIN_VERSION);
+        assert!(v("codex-cli 0.167.2").unwrap() < MIN_VERSION);
+        assert!(v("codex-cli 0.168.0").unwrap() == MIN_VERSION);
+        assert!(v("codex-cli 0.169.0").unwrap() > MIN_VERSION);
+        assert!(MIN_VERSION <= TESTED_VERSION);
     }
 
     #[test]

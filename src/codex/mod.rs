@@ -9,10 +9,12 @@
 pub mod command;
 pub mod discovery;
 pub mod exec;
+pub mod health;
 pub mod notify;
 pub mod rollout;
 pub mod session_id;
 pub mod settings;
+pub mod thread;
 
 use std::path::PathBuf;
 

@@ -10,12 +10,19 @@
 //! is the session's and whose id no other csm session owns. The cost does
 //! not grow with the number of older sessions.
 //!
-//! Every line is parsed tolerantly: truncated, empty or garbage lines are
-//! skipped, never a panic.
+//! Codex does not promise a plain `.jsonl`: with rollout compression it
+//! rewrites idle sessions as `rollout-…-<uuid>.jsonl.zst` (zstd) and deletes
+//! the `.jsonl`, and `codex archive` moves a session to
+//! `$CODEX_HOME/archived_sessions/`. Everything here reads both forms
+//! ([`open`]); [`locate`] also looks in the archive. Whether a thread
+//! exists is still Codex's call (see `codex::thread`).
+//!
+//! Every line is parsed tolerantly: truncated, empty or garbage lines and
+//! line types csm does not know are skipped, never a panic.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -86,25 +93,54 @@ pub fn recent_day_dirs(codex_home: &Path, now: jiff::Timestamp) -> Vec<PathBuf> 
     dirs
 }
 
+/// How a rollout file is stored, from its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// `rollout-….jsonl`.
+    Plain,
+    /// `rollout-….jsonl.zst`, written by Codex's rollout compression.
+    Zstd,
+}
+
+/// Whether a file name is a rollout's, and how it is stored.
+pub fn rollout_name(name: &str) -> Option<Compression> {
+    if !name.starts_with("rollout-") {
+        return None;
+    }
+    if name.ends_with(".jsonl") {
+        Some(Compression::Plain)
+    } else if name.ends_with(".jsonl.zst") {
+        Some(Compression::Zstd)
+    } else {
+        None
+    }
+}
+
+fn compression_of(path: &Path) -> Compression {
+    path.file_name()
+        .and_then(|n| rollout_name(&n.to_string_lossy()))
+        .unwrap_or(Compression::Plain)
+}
+
+/// Opens a rollout for reading its lines, decompressing a `.jsonl.zst` on
+/// the fly. At most `limit` bytes of (decompressed) text are read.
+pub fn open(path: &Path, limit: u64) -> std::io::Result<Box<dyn BufRead>> {
+    let file = File::open(path)?;
+    Ok(match compression_of(path) {
+        Compression::Plain => Box::new(BufReader::new(file.take(limit))),
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::new(file)?;
+            Box::new(BufReader::new(decoder.take(limit)))
+        }
+    })
+}
+
 /// Reads the `session_meta` line at the top of a rollout.
 pub fn read_meta(path: &Path) -> Option<SessionMeta> {
-    let file = File::open(path).ok()?;
     let mut first = String::new();
     // A first line longer than this is not a session_meta csm can use.
-    BufReader::new(file.take_limit(1 << 20))
-        .read_line(&mut first)
-        .ok()?;
+    open(path, 1 << 20).ok()?.read_line(&mut first).ok()?;
     parse_meta(&first)
-}
-
-trait TakeLimit: Sized {
-    fn take_limit(self, n: u64) -> std::io::Take<Self>;
-}
-
-impl TakeLimit for File {
-    fn take_limit(self, n: u64) -> std::io::Take<File> {
-        std::io::Read::take(self, n)
-    }
 }
 
 /// Parses a `session_meta` line.
@@ -135,8 +171,7 @@ const USER_MESSAGE_SCAN: u64 = 512 * 1024;
 /// Whether the rollout's first user message contains `needle` (`None`:
 /// not yet written, or unreadable).
 pub fn first_user_message_contains(path: &Path, needle: &str) -> Option<bool> {
-    let file = File::open(path).ok()?;
-    let reader = BufReader::new(file.take_limit(USER_MESSAGE_SCAN));
+    let reader = open(path, USER_MESSAGE_SCAN).ok()?;
     for line in reader.lines() {
         let Ok(line) = line else { return None };
         let Ok(line) = serde_json::from_str::<Line>(&line) else {
@@ -190,7 +225,7 @@ pub fn scan_new_matching(
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if !name.starts_with("rollout-") || !name.ends_with(".jsonl") {
+            if rollout_name(&name).is_none() {
                 continue;
             }
             let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
@@ -249,13 +284,114 @@ pub fn watch(
     }
 }
 
-/// Finds the rollout of a session id anywhere under the sessions folder.
+/// The folder `codex archive` moves sessions to.
+pub fn archived_dir(codex_home: &Path) -> PathBuf {
+    codex_home.join("archived_sessions")
+}
+
+/// Whether `name` is the rollout file of session `id` (plain or compressed).
+fn is_rollout_of(name: &str, id: &str) -> bool {
+    let Some(kind) = rollout_name(name) else {
+        return false;
+    };
+    let stem = match kind {
+        Compression::Plain => name.strip_suffix(".jsonl"),
+        Compression::Zstd => name.strip_suffix(".jsonl.zst"),
+    };
+    // `rollout-YYYY-MM-DDTHH-MM-SS-<id>`: the id is all that follows the
+    // time, so one id's tail never matches another's.
+    !id.is_empty()
+        && stem.is_some_and(|s| {
+            s.strip_suffix(id)
+                .and_then(|rest| rest.strip_prefix("rollout-"))
+                .and_then(|rest| rest.strip_suffix('-'))
+                .is_some_and(is_file_time)
+        })
+}
+
+/// Whether `s` is a rollout name's time, `YYYY-MM-DDTHH-MM-SS`.
+fn is_file_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 | 13 | 16 => *c == b'-',
+            10 => *c == b'T',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Finds the rollout of a session id anywhere under the sessions folder,
+/// plain (preferred: Codex writes one back when it resumes a compressed
+/// session) or compressed.
 pub fn find(codex_home: &Path, id: &str) -> Option<PathBuf> {
-    let suffix = format!("-{id}.jsonl");
-    walk_rollouts(codex_home, &mut |path| {
-        path.file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+    let mut compressed = None;
+    for day in day_dirs_newest_first(codex_home) {
+        for file in sorted_children(&day) {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !is_rollout_of(&name, id) {
+                continue;
+            }
+            match rollout_name(&name) {
+                Some(Compression::Plain) => return Some(file),
+                _ => {
+                    compressed.get_or_insert(file);
+                }
+            }
+        }
+    }
+    compressed
+}
+
+/// Where a session's rollout is on this machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The file.
+    pub path: PathBuf,
+    /// Whether it is in `archived_sessions/` (`codex unarchive` brings it
+    /// back).
+    pub archived: bool,
+}
+
+/// Finds a session's rollout in `sessions/`, else in `archived_sessions/`.
+/// `None` says only that no file was found: whether the thread exists is
+/// Codex's call.
+pub fn locate(codex_home: &Path, id: &str) -> Option<Located> {
+    if let Some(path) = find(codex_home, id) {
+        return Some(Located {
+            path,
+            archived: false,
+        });
+    }
+    find_below(&archived_dir(codex_home), id, 4).map(|path| Located {
+        path,
+        archived: true,
     })
+}
+
+/// The rollout of `id` in `dir` or its subfolders (at most `depth` deep).
+fn find_below(dir: &Path, id: &str, depth: usize) -> Option<PathBuf> {
+    let mut compressed = None;
+    for entry in sorted_children(dir) {
+        let name = entry
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if is_rollout_of(&name, id) {
+            if rollout_name(&name) == Some(Compression::Plain) {
+                return Some(entry);
+            }
+            compressed.get_or_insert(entry);
+        } else if depth > 0
+            && entry.is_dir()
+            && let Some(found) = find_below(&entry, id, depth - 1)
+        {
+            return Some(found);
+        }
+    }
+    compressed
 }
 
 /// The newest rollout whose folder is `folder` and whose id is not in
@@ -264,7 +400,11 @@ pub fn find(codex_home: &Path, id: &str) -> Option<PathBuf> {
 pub fn latest_in(codex_home: &Path, folder: &Path, exclude: &HashSet<String>) -> Option<Rollout> {
     let mut best: Option<Rollout> = None;
     let consider = |best: &mut Option<Rollout>, path: &Path| {
-        if let Some(meta) = read_meta(path)
+        let is_rollout = path
+            .file_name()
+            .is_some_and(|n| rollout_name(&n.to_string_lossy()).is_some());
+        if is_rollout
+            && let Some(meta) = read_meta(path)
             && !exclude.contains(&meta.id)
             && same_folder(&meta.cwd, folder)
         {
@@ -313,17 +453,6 @@ fn day_dirs_newest_first(codex_home: &Path) -> Vec<PathBuf> {
     days
 }
 
-fn walk_rollouts(codex_home: &Path, pick: &mut dyn FnMut(&Path) -> bool) -> Option<PathBuf> {
-    for day in day_dirs_newest_first(codex_home) {
-        for file in sorted_children(&day) {
-            if pick(&file) {
-                return Some(file);
-            }
-        }
-    }
-    None
-}
-
 /// Names a thread the way Codex's `/rename` does: a line appended to
 /// `$CODEX_HOME/session_index.jsonl` (`{id, thread_name, updated_at}`;
 /// the newest line for an id wins).
@@ -363,17 +492,24 @@ pub struct Summary {
     pub model: Option<String>,
 }
 
-/// Reads a whole rollout, skipping lines it cannot read.
+/// Reads a whole rollout (plain or compressed), skipping lines it cannot
+/// read.
 pub fn summarize(path: &Path) -> Summary {
-    let Ok(file) = File::open(path) else {
+    let Ok(reader) = open(path, u64::MAX) else {
         return Summary::default();
     };
     let mut summary = Summary::default();
-    for line in BufReader::new(file).lines() {
+    for line in reader.lines() {
         let Ok(line) = line else { break };
         summarize_line(&mut summary, &line);
     }
     summary
+}
+
+/// The assistant's last message in session `id`'s rollout (plain,
+/// compressed or archived), if any.
+pub fn last_agent_message(codex_home: &Path, id: &str) -> Option<String> {
+    summarize(&locate(codex_home, id)?.path).last_agent_message
 }
 
 fn summarize_line(summary: &mut Summary, line: &str) {
@@ -521,6 +657,91 @@ mod tests {
             None
         );
         assert_eq!(parse_meta("{\"type\":\"session_meta\"}"), None);
+    }
+
+    /// Compresses a rollout the way Codex does: `.jsonl.zst`, no `.jsonl`.
+    fn compress(path: &Path) -> PathBuf {
+        let data = fs::read(path).unwrap();
+        let zst = PathBuf::from(format!("{}.zst", path.display()));
+        fs::write(&zst, zstd::encode_all(&data[..], 3).unwrap()).unwrap();
+        fs::remove_file(path).unwrap();
+        zst
+    }
+
+    #[test]
+    fn compressed_rollouts_read_like_plain_ones() {
+        let home = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let start = SystemTime::now();
+        let msg = serde_json::json!({"type": "response_item", "payload": {"type": "message",
+            "role": "user", "content": [{"type": "input_text", "text": "ticket CSM-7: go"}]}});
+        let extra = format!(
+            "{msg}\n{{\"type\":\"some_future_line\",\"payload\":{{}}}}\n{}\n",
+            "{\"type\":\"event_msg\",\"payload\":{\"type\":\"task_complete\",\"last_agent_message\":\"Packed.\"}}"
+        );
+        let plain = write_rollout(home.path(), "019a-zst", work.path(), &extra);
+        let zst = compress(&plain);
+        assert_eq!(read_meta(&zst).unwrap().id, "019a-zst");
+        assert_eq!(
+            first_user_message_contains(&zst, "ticket CSM-7"),
+            Some(true)
+        );
+        assert_eq!(
+            summarize(&zst).last_agent_message.as_deref(),
+            Some("Packed.")
+        );
+        assert_eq!(find(home.path(), "019a-zst"), Some(zst.clone()));
+        assert_eq!(
+            last_agent_message(home.path(), "019a-zst").as_deref(),
+            Some("Packed.")
+        );
+        let found = scan_new_matching(
+            home.path(),
+            start,
+            work.path(),
+            &HashSet::new(),
+            Some("ticket CSM-7"),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            latest_in(home.path(), work.path(), &HashSet::new())
+                .unwrap()
+                .meta
+                .id,
+            "019a-zst"
+        );
+        // Both at once (Codex writes the .jsonl back on resume): the plain
+        // one wins.
+        let again = write_rollout(home.path(), "019a-zst", work.path(), "");
+        assert_eq!(find(home.path(), "019a-zst"), Some(again));
+        // A garbage .zst is skipped, never a panic.
+        let bad = zst.with_file_name("rollout-2026-11-25T07-00-00-019a-bad.jsonl.zst");
+        fs::write(&bad, b"not zstd").unwrap();
+        assert_eq!(read_meta(&bad), None);
+        assert_eq!(summarize(&bad), Summary::default());
+    }
+
+    #[test]
+    fn archived_sessions_are_located_but_not_found_in_sessions() {
+        let home = tempfile::tempdir().unwrap();
+        let archive = archived_dir(home.path());
+        fs::create_dir_all(&archive).unwrap();
+        let path = archive.join("rollout-2026-11-25T07-00-00-019a-arch.jsonl.zst");
+        fs::write(&path, zstd::encode_all(&b""[..], 3).unwrap()).unwrap();
+        assert_eq!(find(home.path(), "019a-arch"), None);
+        assert_eq!(
+            locate(home.path(), "019a-arch"),
+            Some(Located {
+                path,
+                archived: true
+            })
+        );
+        assert_eq!(
+            locate(home.path(), "arch"),
+            None,
+            "a whole id, not a suffix"
+        );
+        assert_eq!(locate(home.path(), ""), None);
     }
 
     proptest::proptest! {

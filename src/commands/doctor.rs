@@ -51,6 +51,15 @@ impl Check {
         }
     }
 
+    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            state: State::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
     fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         Check {
             name,
@@ -140,7 +149,7 @@ pub fn checks(ctx: &Context) -> Vec<Check> {
             out.extend(jira_checks(ctx, resolved));
         }
     }
-    out.push(codex_check(config));
+    out.extend(codex_checks(ctx, config));
     out
 }
 
@@ -292,23 +301,132 @@ fn jira_checks(ctx: &Context, resolved: &Resolved) -> Vec<Check> {
     out
 }
 
-fn codex_check(config: Option<&Resolved>) -> Check {
+/// Codex: its version against the range csm supports, then whether what
+/// csm relies on behaves here (`codex::health`).
+fn codex_checks(ctx: &Context, config: Option<&Resolved>) -> Vec<Check> {
+    use crate::codex::discovery::{MIN_VERSION, TESTED_VERSION};
+    use crate::codex::health;
     let explicit = config.and_then(|r| r.config.codex.bin.clone());
     let secrets = config
         .map(|r| r.config.secrets.env.clone())
         .unwrap_or_default();
     let env = crate::codex::command::child_env(std::env::vars_os(), &secrets);
-    match crate::codex::discover(
+    let found = match crate::codex::discover(
         explicit.as_deref(),
         env_var("CSM_CODEX_BIN").as_deref(),
         &env,
     ) {
-        Ok(found) => Check::ok(
+        Ok(found) => found,
+        Err(e) => return vec![Check::fail("codex", e.to_string(), e.fix())],
+    };
+    let mut out = Vec::new();
+    let range = format!("csm supports {MIN_VERSION} or newer, tested with {TESTED_VERSION}");
+    out.push(if found.version > TESTED_VERSION {
+        Check::warn(
             "codex",
-            format!("{} (version {})", found.path.display(), found.version),
+            format!(
+                "{} (version {}; {range})",
+                found.path.display(),
+                found.version
+            ),
+            format!(
+                "if something misbehaves, use the tested one: {}@{TESTED_VERSION}",
+                crate::codex::discovery::INSTALL_HINT
+            ),
+        )
+    } else {
+        Check::ok(
+            "codex",
+            format!(
+                "{} (version {}; {range})",
+                found.path.display(),
+                found.version
+            ),
+        )
+    });
+    let codex = crate::codex::thread::Codex {
+        program: &found.path,
+        env: &env,
+    };
+    out.push(match ctx.codex_home() {
+        Err(e) => Check::fail("codex sessions", e.message, "set CODEX_HOME"),
+        Ok(home) => match health::sessions(&home) {
+            health::Sessions::Readable {
+                rollouts,
+                compressed,
+                archived,
+            } => Check::ok(
+                "codex sessions",
+                format!(
+                    "{} readable: {rollouts} rollouts ({compressed} compressed), {archived} archived",
+                    home.display()
+                ),
+            ),
+            health::Sessions::Missing => Check::ok(
+                "codex sessions",
+                format!("no sessions in {} yet", home.display()),
+            ),
+            health::Sessions::Unreadable(why) => Check::fail(
+                "codex sessions",
+                format!("cannot read Codex's sessions: {why}"),
+                "give your user read access to CODEX_HOME/sessions",
+            ),
+        },
+    });
+    out.push(match health::notify_accepted(codex, &ctx.notify_argv()) {
+        Ok(()) => Check::ok("codex notify", "accepts csm's turn hook (-c notify=[...])"),
+        Err(health::NotifyProblem::Refused(why)) => Check::fail(
+            "codex notify",
+            format!("codex does not start with csm's -c notify=[...]: {why}"),
+            format!(
+                "every launch passes it; use the tested Codex: {}@{TESTED_VERSION}",
+                crate::codex::discovery::INSTALL_HINT
+            ),
         ),
-        Err(e) => Check::fail("codex", e.to_string(), e.fix()),
-    }
+        Err(health::NotifyProblem::Ignored) => Check::warn(
+            "codex notify",
+            "codex took a notify value of the wrong type too, so it may ignore the setting: finished turns would go unrecorded",
+            format!(
+                "use the tested Codex: {}@{TESTED_VERSION}",
+                crate::codex::discovery::INSTALL_HINT
+            ),
+        ),
+        Err(health::NotifyProblem::NotRun(why)) => Check::warn(
+            "codex notify",
+            format!("cannot check: {why}"),
+            "run `codex features list` to see why codex does not run",
+        ),
+    });
+    out.push(match health::features(codex) {
+        Ok(features) => match features
+            .iter()
+            .find(|f| f.name == health::COMPRESSION_FEATURE)
+        {
+            Some(f) => Check::ok(
+                "codex compression",
+                format!(
+                    "rollout compression is {} ({}, {}); csm reads .jsonl and .jsonl.zst",
+                    if f.enabled { "on" } else { "off" },
+                    f.name,
+                    f.stage
+                ),
+            ),
+            None => Check::warn(
+                "codex compression",
+                format!(
+                    "`codex features list` has no {}; csm reads .jsonl and .jsonl.zst either way",
+                    health::COMPRESSION_FEATURE
+                ),
+                "nothing to do unless resuming fails; then run scripts/codex-compat on this version",
+            ),
+        },
+        Err(why) => Check::warn(
+            "codex compression",
+            why,
+            "nothing to do unless resuming fails",
+        ),
+    });
+    out
 }
 
 /// GitHub: the token's source, the repository (and the token's access to

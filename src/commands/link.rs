@@ -50,13 +50,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         })?
     } else {
         let id = args.session_id.unwrap_or_default();
-        let path = rollout::find(&codex_home, &id).ok_or_else(|| {
-            CommandError::new(
-                ExitKind::NotFound,
-                format!("no Codex session {id} in {}", codex_home.display()),
-            )
-            .hint("`codex resume` lists your sessions")
-        })?;
+        let path = rollout::locate(&codex_home, &id)
+            .map(|l| l.path)
+            .ok_or_else(|| {
+                CommandError::new(
+                    ExitKind::NotFound,
+                    format!("no Codex session {id} in {}", codex_home.display()),
+                )
+                .hint("`codex resume` lists your sessions")
+            })?;
         let meta = rollout::read_meta(&path)
             .ok_or_else(|| CommandError::failure(format!("cannot read {}", path.display())))?;
         rollout::Rollout {

@@ -1,6 +1,7 @@
 //! `csm resume KEY`: bring back the ticket's Codex session in its folder
 //! with its settings, telling Codex what changed on the ticket since.
 
+use crate::codex::thread::{self, Unarchive};
 use crate::codex::{Settings, rollout};
 use crate::command_error::{CommandError, ExitKind};
 use crate::context::Context;
@@ -22,6 +23,10 @@ pub struct Args {
     /// Print the prompt and the exact Codex command; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Bring back an archived Codex session first (`codex unarchive`)
+    /// without asking.
+    #[arg(long)]
+    unarchive: bool,
 }
 
 /// How long resume waits for the ticket before going on without its news.
@@ -45,7 +50,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             .hint(format!("`csm show {key}` lists its sessions")));
         }
     };
-    resume_session(ctx, &key, &session, args.dry_run)
+    let unarchive = if args.unarchive {
+        Unarchive::Yes
+    } else {
+        Unarchive::Ask
+    };
+    match resume_and_wait_with(ctx, &key, &session, args.dry_run, unarchive)? {
+        Some(exit) => super::start::exit_with(exit.code()),
+        None => Ok(()),
+    }
 }
 
 /// Resumes one recorded session and ends like Codex did.
@@ -100,18 +113,21 @@ pub fn resume_and_wait(
     session: &Session,
     dry_run: bool,
 ) -> Result<Option<crate::pty::Exit>, CommandError> {
+    resume_and_wait_with(ctx, key, session, dry_run, Unarchive::Ask)
+}
+
+/// [`resume_and_wait`], saying what to do with an archived session.
+pub fn resume_and_wait_with(
+    ctx: &Context,
+    key: &TicketKey,
+    session: &Session,
+    dry_run: bool,
+    unarchive: Unarchive,
+) -> Result<Option<crate::pty::Exit>, CommandError> {
     let codex_id = codex_id(key, session)?;
-    let codex_home = ctx.codex_home()?;
-    if rollout::find(&codex_home, &codex_id).is_none() {
-        return Err(CommandError::new(
-            ExitKind::NotFound,
-            format!(
-                "Codex session {codex_id} is not on this machine (looked in {})",
-                codex_home.display()
-            ),
-        )
-        .hint("resume it on the machine where it ran, or start anew with `csm start --new`"));
-    }
+    // Codex decides whether it knows the thread; csm never refuses over a
+    // missing file (a compressed or archived rollout is still a session).
+    let prepared = prepare(ctx, key, &codex_id, dry_run, unarchive)?;
     // A worktree csm removed (or someone deleted) comes back on its branch.
     let restore = if session.folder.is_dir() {
         None
@@ -132,6 +148,9 @@ pub fn resume_and_wait(
         if let Some(p) = &prompt {
             println!("{p}");
             println!("---");
+        }
+        if prepared == thread::Prepared::WouldUnarchive {
+            println!("codex unarchive {codex_id}");
         }
         for line in restore.iter().flat_map(worktree::Plan::shell_lines) {
             println!("{line}");
@@ -158,7 +177,52 @@ pub fn resume_and_wait(
         on_captured: None,
     })
     .map_err(|e| CommandError::failure(e.to_string()))?;
+    thread::after_resume(
+        &ctx.codex_home()?,
+        &codex_id,
+        &prepared,
+        outcome.exit.success(),
+    )?;
     Ok(Some(outcome.exit))
+}
+
+/// Makes sure Codex can resume the session (`codex::thread`), in words
+/// that name the ticket.
+fn prepare(
+    ctx: &Context,
+    key: &TicketKey,
+    codex_id: &str,
+    dry_run: bool,
+    unarchive: Unarchive,
+) -> Result<thread::Prepared, CommandError> {
+    let codex_home = ctx.codex_home()?;
+    // Only found, not version-checked: asking Codex about a thread needs
+    // no login, and the launch checks the version anyway.
+    let program = if dry_run {
+        None
+    } else {
+        Some(ctx.codex(false)?)
+    };
+    let env = ctx.child_env()?;
+    let codex = program
+        .as_deref()
+        .map(|program| thread::Codex { program, env: &env });
+    thread::prepare_resume(
+        &codex_home,
+        codex_id,
+        codex,
+        unarchive,
+        &mut thread::ask_on_terminal,
+    )
+    .map_err(|e| {
+        let archived = matches!(e, thread::ThreadError::Archived { .. });
+        let err = CommandError::from(e);
+        if archived {
+            err.hint(format!("or run `csm resume {key} --unarchive`"))
+        } else {
+            err
+        }
+    })
 }
 
 /// The plan that brings back the session's worktree, when its folder was a
@@ -298,7 +362,13 @@ fn adopt_from_tracker(ctx: &Context, key: &TicketKey) -> Result<Session, Command
         .hint(format!("start one with `csm start {key}`")));
     };
     let codex_home = ctx.codex_home()?;
-    let Some(path) = rollout::find(&codex_home, &codex_id) else {
+    let env = ctx.child_env()?;
+    let program = ctx.codex(false)?;
+    let codex = thread::Codex {
+        program: &program,
+        env: &env,
+    };
+    let Some(path) = thread::find_rollout(&codex_home, &codex_id, Some(codex)) else {
         return Err(CommandError::new(
             ExitKind::NotFound,
             format!(

@@ -77,7 +77,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             .find(|e| e.kind == TURN_COMPLETE)
             .and_then(|e| e.data.get("last_assistant_message"))
             .and_then(|v| v.as_str())
-            .map(str::to_string);
+            .map(str::to_string)
+            .or_else(|| rollout_message(ctx, row.codex_session_id.as_deref()));
         let tabs = crate::tabs::session_tabs(&store, row.id)?;
         details.push(SessionDetail {
             row,
@@ -99,6 +100,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
     print!("{}", render(ctx, &key, &shown));
     Ok(())
+}
+
+/// The last message in the session's rollout, when no finished turn was
+/// recorded (a session started outside csm and linked).
+fn rollout_message(ctx: &Context, codex_id: Option<&str>) -> Option<String> {
+    crate::codex::rollout::last_agent_message(&ctx.codex_home().ok()?, codex_id?)
 }
 
 fn ago(at: i64, now: i64) -> String {

@@ -179,8 +179,7 @@ pub fn load_detail(
         });
     let last_message = from_turn.or_else(|| {
         let home = codex_home?;
-        let path = rollout::find(home, session.codex_session_id.as_deref()?)?;
-        rollout::summarize(&path).last_agent_message
+        rollout::last_agent_message(home, session.codex_session_id.as_deref()?)
     });
     Ok(Detail {
         session_id: session.id,

@@ -2,9 +2,19 @@
 
 use crate::support::env::{TestEnv, write_script};
 
+/// A stand-in Codex that answers the way the real one does: its version,
+/// `features list`, and a refusal of `notify` with the wrong type.
 fn with_fake_codex(env: &mut TestEnv) {
     let codex = env.root().join("bin/codex");
-    write_script(&codex, "echo 'codex-cli 0.169.0'");
+    write_script(
+        &codex,
+        r#"case "$*" in
+  --version) echo 'codex-cli 0.169.0' ;;
+  *notify=0*) echo 'Error: failed to load bootstrap configuration' >&2; exit 1 ;;
+  *"features list"*) echo 'local_thread_store_compression           under development  false' ;;
+  *) exit 2 ;;
+esac"#,
+    );
     env.set_env("CSM_CODEX_BIN", &codex);
 }
 
@@ -14,7 +24,7 @@ fn healthy_setup_passes() {
     with_fake_codex(&mut env);
     let run = env.run(&["doctor"]).ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    assert_eq!(lines.len(), 7, "{}", run.stdout);
     assert!(lines.iter().all(|l| l.starts_with("ok ")), "{}", run.stdout);
     assert!(run.stdout.contains("0.169.0"));
     assert!(run.stdout.contains("schema version 3"));
@@ -102,5 +112,87 @@ fn many_processes_creating_the_store_at_once_all_succeed() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(stdout.contains("schema version 3"), "{stdout}");
+    }
+}
+
+#[test]
+fn codex_checks_against_the_real_codex() {
+    use crate::support::mock_model::MockModel;
+    let mut env = TestEnv::new();
+    let model = MockModel::start();
+    model.serve_real_codex(&mut env, "");
+    let run = env.run(&["doctor"]).ok();
+    let line = |name: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(&format!(" {name}: ")))
+            .unwrap_or_else(|| panic!("no {name} line:\n{}", run.stdout))
+            .to_string()
+    };
+    let version = line("codex");
+    assert!(version.contains("csm supports 0."), "{version}");
+    assert!(version.contains("tested with 0.171.0"), "{version}");
+    assert!(line("codex sessions").starts_with("ok "), "{}", run.stdout);
+    let notify = line("codex notify");
+    assert!(notify.starts_with("ok "), "{notify}");
+    let compression = line("codex compression");
+    assert!(
+        compression.starts_with("ok ") && compression.contains("rollout compression is off"),
+        "{compression}"
+    );
+
+    // Turned on in Codex's config, and a compressed rollout on disk.
+    let config = env.codex_home().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "plugins = false\n",
+        "plugins = false\nlocal_thread_store_compression = true\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let day = env.codex_home().join("sessions/2026/11/25");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(day.join("rollout-2026-11-25T07-00-00-x.jsonl.zst"), "").unwrap();
+    let run = env.run(&["doctor"]).ok();
+    assert!(
+        run.stdout.contains("rollout compression is on"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("1 rollouts (1 compressed)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_supported_range_starts_at_the_oldest_version_that_passed() {
+    for (version, ok) in [("0.167.2", false), ("0.168.0", true), ("0.169.1", true)] {
+        let mut env = TestEnv::new();
+        let codex = env.root().join("bin/codex");
+        write_script(&codex, &format!("echo 'codex-cli {version}'"));
+        env.set_env("CSM_CODEX_BIN", &codex);
+        let run = env.run(&["doctor"]);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(" codex: "))
+            .unwrap_or_else(|| panic!("{}", run.stdout))
+            .to_string();
+        if ok {
+            assert!(line.starts_with("ok   codex:"), "{line}");
+            assert!(line.contains("csm supports 0.168.0 or newer"), "{line}");
+            // This stand-in takes any -c value, so notify may be ignored:
+            // a warning, not a failure (sessions still run).
+            assert_eq!(run.code, 0, "{}", run.stdout);
+            assert!(
+                run.stdout
+                    .contains("warn codex notify: codex took a notify value of the wrong type"),
+                "{}",
+                run.stdout
+            );
+        } else {
+            assert!(line.starts_with("FAIL codex:"), "{line}");
+            assert!(line.contains("csm needs 0.168.0 or newer"), "{line}");
+        }
     }
 }

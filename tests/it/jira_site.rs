@@ -18,7 +18,12 @@ fn site_env(fake: &FakeJira, token: &str) -> TestEnv {
     env.set_env("CSM_JIRA_TOKEN", token);
     env.set_env("CSM_JIRA_GATEWAY_URL", fake.gateway_url());
     let codex = env.root().join("bin/codex");
-    write_script(&codex, "echo 'codex-cli 0.169.0'");
+    // Asked about a thread (`migrate-rollouts --json --thread=ID`), it
+    // answers as Codex does for one it does not know.
+    write_script(
+        &codex,
+        "case \"$1\" in migrate-rollouts) echo '{\"outcomes\": []}' ;; *) echo 'codex-cli 0.169.0' ;; esac",
+    );
     env.set_env("CSM_CODEX_BIN", &codex);
     env.set_env("OPENAI_API_KEY", "sk-test");
     env

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod codex_exec;
+mod codex_threads;
 mod crash;
 mod doctor;
 mod done;

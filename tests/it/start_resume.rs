@@ -44,12 +44,32 @@ pub(crate) fn csm_line(tmux: &Tmux, dir: &Path, args: &str) {
     ));
 }
 
-/// Quits Codex's UI the way a user does.
+/// Quits Codex's UI the way a user does. On a loaded machine Codex may
+/// take the Enter as part of a paste and leave "/quit" in the composer;
+/// a user presses Enter again, and so does this.
 pub(crate) fn quit_codex(tmux: &Tmux) {
     tmux.type_text("/quit");
     std::thread::sleep(Duration::from_millis(300));
     tmux.press("Enter");
-    tmux.wait_for_within("csm to exit", CODEX_START, |s| s.contains("CSM-EXITED"));
+    let deadline = Instant::now() + CODEX_START;
+    let mut last_enter = Instant::now();
+    loop {
+        let screen = tmux.screen();
+        if screen.contains("CSM-EXITED") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for csm to exit; screen:\n{screen}"
+        );
+        if last_enter.elapsed() > Duration::from_secs(3)
+            && screen.lines().any(|l| l.trim() == "› /quit")
+        {
+            tmux.press("Enter");
+            last_enter = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn session_codex_id(env: &TestEnv) -> Option<String> {

@@ -259,8 +259,14 @@ fn start_settings_open_and_resume_from_the_dashboard_with_real_codex() {
     tmux.wait_for_within("the ticket's status", Duration::from_secs(15), |s| {
         s.contains("In Progress")
     });
+    // On one line, or wrapped right after "resume" (a longer Codex path,
+    // as under scripts/codex-compat, moves the break).
     tmux.wait_for_within("the resume command", Duration::from_secs(5), |s| {
+        let lines: Vec<&str> = s.lines().collect();
         s.contains(&format!("resume {id}"))
+            || lines.windows(2).any(|w| {
+                w[0].trim_end_matches(['│', ' ']).ends_with(" resume") && w[1].contains(&id)
+            })
     });
 
     // o opens the ticket's page.
