@@ -2,7 +2,8 @@
 //! published REST documentation (API version 2022-11-28): issues (pull
 //! requests among them, as the issues endpoints return them), comments,
 //! labels, the issues list with `Link` pagination, `/search/issues`,
-//! `/repos/{owner}/{repo}`, `/rate_limit`; bearer tokens, a read-only token
+//! `/repos/{owner}/{repo}`, `/rate_limit`, pull requests (listed by head,
+//! created with a 422 when the branch has one, updated); bearer tokens, a read-only token
 //! (403 with `x-accepted-github-permissions` on writes), private
 //! repositories that answer 404 to strangers, the `x-ratelimit-*` headers
 //! and rate-limit answers (primary: 403 with remaining 0; secondary: 429
