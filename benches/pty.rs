@@ -13,7 +13,9 @@
 //!    500 ms here, and every throughput run with it).
 //!
 //! The passthrough is `examples/pty_passthrough` (built here in release)
-//! with `CSM_FORCE_PTY=1`, since the bench has no terminal. Run with
+//! with `CSM_FORCE_PTY=1`, since the bench has no terminal, and with
+//! watching on: a ticket watcher reads a local ticket every 100 ms beside
+//! it (`CSM_BENCH_WATCH`), as `csm start` does every `watch_secs`. Run with
 //! `cargo bench --bench pty`; figures are printed, not asserted. Bare and
 //! proxied runs alternate, and the throughput ratio is the median of the
 //! per-pair ratios, so load from other processes hits both sides alike.
@@ -35,6 +37,9 @@ const KEYSTROKES: usize = 2000;
 
 fn main() {
     let passthrough = build_passthrough();
+    let watched = watched_ticket();
+    // SAFETY: set before any thread of the bench runs.
+    unsafe { std::env::set_var("CSM_BENCH_WATCH", watched.path()) };
     // The build leaves dirty pages whose writeback would keep a core busy
     // for the first runs; flush them first.
     // SAFETY: sync(2) takes no arguments and cannot fail.
@@ -325,4 +330,38 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
     (at(0.50), at(0.99))
+}
+
+/// A folder with a local ticket and a store whose session 1 works on it
+/// (Codex id known, the ticket as last launched), for the watcher of the
+/// passthrough runs.
+fn watched_ticket() -> tempfile::TempDir {
+    use csm::store::{NewSession, Store};
+    use csm::tracker::local::LocalTracker;
+    use csm::tracker::{NewTicket, Tracker};
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
+    let tracker = LocalTracker::new(dir.path(), "CSM".into(), Vec::new()).expect("tracker");
+    let key = tracker
+        .create(&NewTicket {
+            summary: "Watch me".into(),
+            acceptance_criteria: vec!["it works".into()],
+            ..NewTicket::default()
+        })
+        .expect("ticket");
+    let ticket = tracker.get(&key).expect("read ticket");
+    let store = Store::open(&dir.path().join("csm.db")).expect("store");
+    let id = store
+        .insert_session(&NewSession {
+            ticket_key: key.to_string(),
+            tracker: tracker.id(),
+            folder: dir.path().to_path_buf(),
+            ticket_snapshot: serde_json::to_value(&ticket).ok(),
+            ..NewSession::default()
+        })
+        .expect("session");
+    store
+        .set_codex_session_id(id, "019a0000-0000-7000-8000-000000000001")
+        .expect("codex id");
+    dir
 }

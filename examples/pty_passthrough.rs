@@ -7,6 +7,9 @@
 //! `CSM_OBSERVE_FILE=path` appends every output chunk the observer sees
 //! to `path` (tests compare it with stdout).
 //! `CSM_PANIC_AFTER_SPAWN=1` panics while the child runs (tests).
+//! `CSM_BENCH_WATCH=DIR` runs a ticket watcher beside the PTY, as `csm
+//! start` does, over the local ticket and the store `benches/pty` prepared
+//! in DIR, checking every 100 ms (benchmarks).
 //! Exits with the child's code (`128 + signal` for a killed child).
 
 use csm::pty::{self, Command, PtyOptions};
@@ -41,6 +44,7 @@ fn main() {
         std::thread::sleep(std::time::Duration::from_millis(300));
         panic!("panic while the child runs");
     }
+    let _watch = bench_watcher();
     match pty::run(&cmd, opts) {
         Ok(exit) => std::process::exit(exit.code()),
         Err(e) => {
@@ -63,5 +67,29 @@ fn observer() -> Option<pty::Observer> {
     Some(Box::new(move |chunk: &[u8]| {
         use std::io::Write;
         let _ = file.write_all(chunk);
+    }))
+}
+
+/// The watcher of `$CSM_BENCH_WATCH`, if set (see `benches/pty.rs`).
+fn bench_watcher() -> Option<csm::watch::Watcher> {
+    use csm::tracker::local::LocalTracker;
+    let dir = std::path::PathBuf::from(std::env::var_os("CSM_BENCH_WATCH")?);
+    let tracker = LocalTracker::new(&dir, "CSM".into(), Vec::new()).ok()?;
+    Some(csm::watch::Watcher::spawn(csm::watch::Setup {
+        store_path: dir.join("csm.db"),
+        session_id: 1,
+        key: csm::tracker::TicketKey::parse("CSM-1").ok()?,
+        tracker: Box::new(tracker),
+        mode: csm::config::LiveMode::Queue,
+        every: std::time::Duration::from_millis(100),
+        launch: csm::codex::CodexCommand {
+            program: "/bin/false".into(),
+            args: Vec::new(),
+            cwd: dir.clone(),
+            env: Vec::new(),
+        },
+        codex_home: dir.join("codex"),
+        templates: csm::prompt::TemplateDirs::default(),
+        notify: Box::new(|_| {}),
     }))
 }

@@ -331,6 +331,24 @@ pub struct WorkflowSection {
     /// The statuses `csm done` walks through, in order (e.g. `["In
     /// Review", "Done"]`); empty: csm finds the way to `done_status`.
     pub done_path: Vec<String>,
+    /// What csm does when the ticket of a running session changes.
+    pub live: LiveMode,
+    /// How often (seconds) csm reads the ticket of a running session; 0
+    /// turns watching off.
+    pub watch_secs: u64,
+}
+
+/// `[workflow] live`: what a running session hears of its ticket's changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveMode {
+    /// Queue the change as a message in Codex's thread (`codex queue`).
+    #[default]
+    Queue,
+    /// Only a notification (as `[notify]` says) and an event.
+    Notify,
+    /// Nothing.
+    Off,
 }
 
 impl Default for WorkflowSection {
@@ -342,6 +360,8 @@ impl Default for WorkflowSection {
             worktree: false,
             pr: false,
             done_path: Vec::new(),
+            live: LiveMode::Queue,
+            watch_secs: 60,
         }
     }
 }
@@ -440,6 +460,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CSM_GITHUB_API_URL", "github.api_url"),
     ("CSM_START_STATUS", "workflow.start_status"),
     ("CSM_DONE_STATUS", "workflow.done_status"),
+    ("CSM_WATCH_SECS", "workflow.watch_secs"),
 ];
 
 /// What an untrusted repository's value of a risky key does.
@@ -964,6 +985,23 @@ mod tests {
         assert!(r.unwrap_err().to_string().contains("CSM_JIRA_MAX_ATTEMPTS"));
         let (r, _d) = load(None, None, &[("CSM_TRACKER", "gitlab")]);
         assert!(r.unwrap_err().to_string().contains("CSM_TRACKER"));
+    }
+
+    #[test]
+    fn live_keys_have_defaults_env_and_are_checked() {
+        let (r, _d) = load(None, None, &[]);
+        let w = r.unwrap().config.workflow;
+        assert_eq!((w.live, w.watch_secs), (LiveMode::Queue, 60));
+        let (r, _d) = load(
+            None,
+            Some("[workflow]\nlive = \"notify\"\nwatch_secs = 5\n"),
+            &[("CSM_WATCH_SECS", "0")],
+        );
+        let w = r.unwrap().config.workflow;
+        assert_eq!((w.live, w.watch_secs), (LiveMode::Notify, 0));
+        let (r, _d) = load(None, Some("[workflow]\nlive = \"loud\"\n"), &[]);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(":2:") && e.contains("queue"), "{e}");
     }
 
     #[test]

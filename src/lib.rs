@@ -37,6 +37,8 @@ pub mod tabs;
 pub mod tracker;
 pub mod trust;
 pub mod ui;
+pub mod usage;
+pub mod watch;
 pub mod worktree;
 
 pub use error::{Error, Result};

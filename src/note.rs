@@ -64,6 +64,8 @@ pub struct NoteData {
     pub duration: String,
     /// Active time, when known.
     pub active: Option<String>,
+    /// Codex's token usage on the ticket, one line, when known.
+    pub usage: Option<String>,
     /// The note's marker.
     pub marker: String,
     /// The pull request (`csm done --pr`; its URL is filled in when the
@@ -103,6 +105,8 @@ pub struct NoteContext {
     pub duration: String,
     /// Active time, in words.
     pub active: Option<String>,
+    /// Codex's token usage on the ticket, one line.
+    pub usage: Option<String>,
     /// The marker.
     pub marker: String,
 }
@@ -165,6 +169,7 @@ impl NoteData {
             session_id: ctx.session_id,
             duration: ctx.duration,
             active: ctx.active,
+            usage: ctx.usage.map(|u| sanitize(&u)),
             marker: ctx.marker,
             pull_request: None,
         }
@@ -403,6 +408,7 @@ mod tests {
             session_id: "0199-abc".into(),
             duration: "started 2 days ago".into(),
             active: Some("1h 05m".into()),
+            usage: None,
             marker: "csm-00000000000000aa".into(),
         }
     }

@@ -397,6 +397,14 @@ pub struct SessionRow {
     /// (absent from JSON until then).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<String>,
+    /// Codex's token usage in the session, when asked for and known
+    /// (`usage::of_threads`).
+    pub usage: Option<crate::usage::Usage>,
+    /// When csm last told (or notified) the running Codex that the ticket
+    /// changed, if it did since the session's last launch (the dashboard
+    /// marks such rows).
+    #[serde(skip_serializing)]
+    pub ticket_changed_at: Option<i64>,
     /// For a done session whose note has not reached the tracker: where
     /// it is (shown instead of "done").
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -443,6 +451,8 @@ impl SessionRow {
             last_activity_at: s.last_activity_at,
             tracker: s.tracker.clone(),
             pull_request: None,
+            usage: None,
+            ticket_changed_at: None,
             note: None,
         }
     }

@@ -920,6 +920,74 @@ impl Store {
         )
     }
 
+    /// Every cached value whose key starts with `prefix`.
+    pub fn cache_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, value FROM cache WHERE substr(key, 1, length(?1)) = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Writes several cached values in one transaction.
+    pub fn cache_set_many(&self, pairs: &[(String, String)]) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        for (key, value) in pairs {
+            self.cache_set(key, value)?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Takes or renews the lease `name` for `owner` for `ttl_ms`: true when
+    /// `owner` holds it now (it was free, expired, or already `owner`'s).
+    /// One statement, so of two processes asking at once one wins.
+    pub fn take_lease(&self, name: &str, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let changed = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO cache (key, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                 WHERE cache.value = excluded.value OR cache.updated_at < ?4",
+            )
+            .and_then(|mut s| s.execute(params![name, owner, now, now - ttl_ms]))
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
+    }
+
+    /// Gives the lease `name` up, if `owner` holds it.
+    pub fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        self.update(
+            "DELETE FROM cache WHERE key = ?1 AND value = ?2",
+            params![name, owner],
+        )
+    }
+
+    /// Records an event and makes `snapshot` the ticket as the session's
+    /// Codex last heard of it, in one transaction (what the watcher told a
+    /// running Codex is not told again by `resume`).
+    pub fn add_event_with_snapshot(
+        &self,
+        session_id: i64,
+        kind: &str,
+        data: &Value,
+        snapshot: &Value,
+    ) -> Result<i64, StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let event_id = self.insert_event(session_id, kind, data)?;
+        self.update(
+            "UPDATE sessions SET ticket_snapshot = ?2 WHERE id = ?1",
+            params![session_id, snapshot.to_string()],
+        )?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(event_id)
+    }
+
     /// Queues a note for a tracker; `marker` must be unique.
     pub fn outbox_add(
         &self,

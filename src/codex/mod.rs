@@ -11,10 +11,12 @@ pub mod discovery;
 pub mod exec;
 pub mod health;
 pub mod notify;
+pub mod queue;
 pub mod rollout;
 pub mod session_id;
 pub mod settings;
 pub mod thread;
+pub mod usage;
 
 use std::path::PathBuf;
 

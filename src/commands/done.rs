@@ -190,6 +190,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
                 evidence::human_duration(now - session.created_at)
             ),
             active: (active_ms > 0).then(|| evidence::human_duration(active_ms)),
+            usage: ticket_usage(ctx, &store, key.as_str()),
             marker: marker.clone(),
         },
         &report,
@@ -489,4 +490,15 @@ fn edit_note(ctx: &Context, body: &str, marker: &str) -> Result<String, CommandE
     } else {
         Ok(format!("{}\n\n_csm note {marker}_\n", edited.trim_end()))
     }
+}
+
+/// Codex's token usage over all the ticket's sessions, one line.
+fn ticket_usage(ctx: &Context, store: &crate::store::Store, key: &str) -> Option<String> {
+    let sessions = store.sessions_for_ticket(key).ok()?;
+    let ids: Vec<&str> = sessions
+        .iter()
+        .filter_map(|s| s.codex_session_id.as_deref())
+        .collect();
+    let usage = crate::usage::of_threads(store, &ctx.codex_home().ok()?, &ids);
+    crate::usage::total(usage.values()).map(|u| u.summary_line())
 }

@@ -22,8 +22,9 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let store = ctx.store()?;
     let sessions = store.list_sessions(args.all)?;
-    let rows = rows(ctx, &store, &sessions)?;
+    let mut rows = rows(ctx, &store, &sessions)?;
     if args.json {
+        add_usage(ctx, &store, &mut rows);
         let text = crate::output::json(&rows)
             .map_err(|e| CommandError::failure(format!("cannot write JSON: {e}")))?;
         println!("{text}");
@@ -66,6 +67,25 @@ pub fn rows(
         r.pull_request = session::pull_request(store, r.id)?;
     }
     Ok(rows)
+}
+
+/// Fills in each row's token usage (cached; see `usage::of_threads`).
+pub fn add_usage(ctx: &Context, store: &crate::store::Store, rows: &mut [SessionRow]) {
+    let Ok(codex_home) = ctx.codex_home() else {
+        return;
+    };
+    let ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.codex_session_id.as_deref())
+        .collect();
+    let usage = crate::usage::of_threads(store, &codex_home, &ids);
+    for r in rows {
+        r.usage = r
+            .codex_session_id
+            .as_deref()
+            .and_then(|id| usage.get(id))
+            .copied();
+    }
 }
 
 fn table(ctx: &Context, rows: &[SessionRow], now: i64) -> String {

@@ -25,6 +25,7 @@ pub mod ticket;
 pub mod trust;
 pub mod ui;
 pub mod unlink;
+pub mod watching;
 pub mod worktree;
 
 use clap::{Parser, Subcommand};

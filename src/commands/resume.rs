@@ -167,6 +167,7 @@ pub fn resume_and_wait_with(
     let snapshot = now.as_ref().and_then(|(t, _)| serde_json::to_value(t).ok());
     store.mark_launched(session.id, snapshot.as_ref())?;
     crate::crashpoint::here("resume:launching");
+    let _watch = super::watching::start(ctx, session.id, key, &session.tracker, &command);
     let outcome = launch::run(Launch {
         store_path: store.path(),
         session_id: session.id,

@@ -33,6 +33,8 @@ struct SessionDetail {
     #[serde(flatten)]
     row: SessionRow,
     last_assistant_message: Option<String>,
+    /// What csm told the running Codex of the ticket's changes.
+    ticket_changes: Vec<Event>,
     events: Vec<Event>,
     tabs: Vec<Tab>,
 }
@@ -41,6 +43,8 @@ struct SessionDetail {
 struct Shown {
     ticket: Option<Ticket>,
     ticket_error: Option<String>,
+    /// The sum of the sessions' token usage.
+    usage: Option<crate::usage::Usage>,
     sessions: Vec<SessionDetail>,
 }
 
@@ -68,7 +72,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             ticket_error.unwrap_or_else(|| format!("no session for {key}")),
         ));
     }
-    let rows = super::list::rows(ctx, &store, &sessions)?;
+    let mut rows = super::list::rows(ctx, &store, &sessions)?;
+    super::list::add_usage(ctx, &store, &mut rows);
+    let usage = crate::usage::total(rows.iter().filter_map(|r| r.usage.as_ref()));
     let mut details = Vec::new();
     for row in rows {
         let events = store.events(row.id, RECENT_EVENTS)?;
@@ -80,9 +86,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             .map(str::to_string)
             .or_else(|| rollout_message(ctx, row.codex_session_id.as_deref()));
         let tabs = crate::tabs::session_tabs(&store, row.id)?;
+        let ticket_changes = store.events_with_prefix(row.id, crate::watch::TICKET_CHANGED)?;
         details.push(SessionDetail {
             row,
             last_assistant_message,
+            ticket_changes,
             events,
             tabs,
         });
@@ -90,6 +98,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     let shown = Shown {
         ticket,
         ticket_error,
+        usage,
         sessions: details,
     };
     if args.json {
@@ -176,6 +185,23 @@ fn render(ctx: &Context, key: &TicketKey, shown: &Shown) -> String {
             out.push_str("  last message:\n");
             for line in sanitize(m).lines().take(12) {
                 out.push_str(&format!("    {line}\n"));
+            }
+        }
+        if let Some(u) = &r.usage {
+            out.push_str(&format!("  usage:         {}\n", u.summary_line()));
+        }
+        if !d.ticket_changes.is_empty() {
+            out.push_str("  ticket changes told to Codex:\n");
+            for e in &d.ticket_changes {
+                let how = match e.data["mode"].as_str() {
+                    Some("notify") => "notified only",
+                    _ => "queued",
+                };
+                out.push_str(&format!(
+                    "    {:>4}  {how}: {}\n",
+                    session::age(e.at, now),
+                    sanitize(e.data["summary"].as_str().unwrap_or("?"))
+                ));
             }
         }
         if !d.tabs.is_empty() {

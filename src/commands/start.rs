@@ -246,8 +246,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
             None,
         )?
     };
-    move_to_start_status(ctx, tracker.as_ref(), &key, &ticket.status)?;
+    let moved = move_to_start_status(ctx, tracker.as_ref(), &key, &ticket.status)?;
     crate::crashpoint::here("start:moved");
+    // Codex hears of the move in its prompt: it is no news to watch for.
+    let snapshot = snapshot.map(|mut s| {
+        if let Some(status) = moved {
+            s["status"] = status.into();
+        }
+        s
+    });
     mirror(ctx, tracker.as_ref(), &key, session_id, &folder, None);
     store.mark_launched(session_id, snapshot.as_ref())?;
     crate::crashpoint::here("start:launching");
@@ -256,6 +263,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         folder.display()
     ));
     let codex_home = ctx.codex_home()?;
+    let _watch = super::watching::start(ctx, session_id, &key, &tracker.id(), &command);
     let outcome = launch::run(Launch {
         store_path: store.path(),
         session_id,
@@ -386,26 +394,31 @@ fn move_to_start_status(
     tracker: &dyn Tracker,
     key: &TicketKey,
     current: &str,
-) -> Result<(), CommandError> {
+) -> Result<Option<String>, CommandError> {
     let target = &ctx.config()?.config.workflow.start_status;
     if current.eq_ignore_ascii_case(target) {
-        return Ok(());
+        return Ok(None);
     }
     match crate::session::move_ticket(ctx.store().ok().as_ref(), tracker, key, target) {
         // A GitHub issue without a label workflow stays open, as it was.
-        Ok(now) if now.status.eq_ignore_ascii_case(current) => {}
-        Ok(now) => ctx.output.info(&format!(
-            "{key}: {} → {}",
-            sanitize(current),
-            sanitize(&now.describe())
-        )),
+        Ok(now) if now.status.eq_ignore_ascii_case(current) => Ok(None),
+        Ok(now) => {
+            ctx.output.info(&format!(
+                "{key}: {} → {}",
+                sanitize(current),
+                sanitize(&now.describe())
+            ));
+            Ok(Some(now.status))
+        }
         // The user came to work, not to fix a workflow: say it and go on.
-        Err(e) => ctx.output.warn(&format!(
-            "could not move {key} to \"{target}\": {}",
-            CommandError::from(e).message
-        )),
+        Err(e) => {
+            ctx.output.warn(&format!(
+                "could not move {key} to \"{target}\": {}",
+                CommandError::from(e).message
+            ));
+            Ok(None)
+        }
     }
-    Ok(())
 }
 
 /// Mirrors the link to the tracker (best effort: a warning on failure).

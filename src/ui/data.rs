@@ -65,6 +65,7 @@ impl Loader {
             self.trackers_read.insert(tracker);
         }
         let mut rows = session::join(&sessions, &self.infos);
+        mark_ticket_changes(store, &sessions, &mut rows)?;
         session::attach_notes(&mut rows, &store.outbox_note_states()?);
         self.sessions = sessions;
         Ok(rows)
@@ -112,6 +113,25 @@ impl Loader {
         pending.sort_by_key(|p| p.id);
         Ok(pending)
     }
+}
+
+/// Marks the rows whose running Codex was told that the ticket changed
+/// since the session's last launch (one indexed look per session).
+fn mark_ticket_changes(
+    store: &Store,
+    sessions: &[Session],
+    rows: &mut [SessionRow],
+) -> Result<(), StoreError> {
+    for (s, row) in sessions.iter().zip(rows.iter_mut()) {
+        if s.launched_at.is_none() {
+            continue;
+        }
+        row.ticket_changed_at = store
+            .latest_event(s.id, crate::watch::TICKET_CHANGED)?
+            .map(|e| e.at)
+            .filter(|at| Some(*at) >= s.launched_at);
+    }
+    Ok(())
 }
 
 /// The detail of one session: the criteria with the last report's verdicts
@@ -181,8 +201,19 @@ pub fn load_detail(
         let home = codex_home?;
         rollout::last_agent_message(home, session.codex_session_id.as_deref()?)
     });
+    let ticket_change = store
+        .latest_event(session.id, crate::watch::TICKET_CHANGED)?
+        .map(Box::new);
+    let usage = match (codex_home, session.codex_session_id.as_deref()) {
+        (Some(home), Some(id)) => crate::usage::of_threads(store, home, &[id])
+            .remove(id)
+            .map(Box::new),
+        _ => None,
+    };
     Ok(Detail {
         session_id: session.id,
+        ticket_change,
+        usage,
         report,
         criteria,
         last_message,
@@ -208,6 +239,35 @@ pub fn detail_stamp(s: &Session) -> (i64, Option<i64>, String, Option<String>, &
 mod tests {
     use super::*;
     use crate::ui::fixture;
+
+    #[test]
+    fn rows_whose_running_codex_was_told_of_a_change_are_marked() {
+        let (store, now) = fixture::store();
+        let id = fixture::rows(&store, now)[0].id;
+        store.mark_launched(id, None).unwrap();
+        let marked = |store: &Store| -> Vec<i64> {
+            fixture::rows(store, now)
+                .iter()
+                .filter(|r| r.ticket_changed_at.is_some())
+                .map(|r| r.id)
+                .collect()
+        };
+        assert!(marked(&store).is_empty());
+        store
+            .add_event(
+                id,
+                crate::watch::TICKET_CHANGED,
+                &serde_json::json!({"mode": "queue", "summary": "1 new criterion"}),
+            )
+            .unwrap();
+        assert_eq!(marked(&store), vec![id]);
+        let session = store.session(id).unwrap().unwrap();
+        let detail = load_detail(&store, &session, None, Err(String::new())).unwrap();
+        assert_eq!(
+            detail.ticket_change.unwrap().data["summary"],
+            "1 new criterion"
+        );
+    }
 
     #[test]
     fn done_sessions_show_only_on_their_day() {

@@ -164,6 +164,11 @@ pub struct Detail {
     pub command: Result<String, String>,
     /// The commands Codex asked to run in tabs, oldest first.
     pub tabs: Vec<Tab>,
+    /// The last time csm told the running Codex that the ticket changed
+    /// (a `ticket-changed` event).
+    pub ticket_change: Option<Box<Event>>,
+    /// Codex's token usage in the session, when known.
+    pub usage: Option<Box<crate::usage::Usage>>,
 }
 
 /// A request of Codex to run a command in a tab, waiting for the user.

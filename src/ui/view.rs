@@ -528,8 +528,13 @@ fn draw_list(buf: &mut Buffer, r: Rect, app: &App, theme: &Theme) {
                 let t = app.text(*i);
                 let selected = app.cursor() == Some(n);
                 let activity = session::age(row.last_activity_at.unwrap_or(row.created_at), now);
+                let mark = match (selected, row.ticket_changed_at) {
+                    (true, _) => Span::raw("▶ "),
+                    (false, Some(_)) => Span::styled("Δ ", theme.warn()),
+                    (false, None) => Span::raw("  "),
+                };
                 let mut spans = vec![
-                    Span::raw(if selected { "▶ " } else { "  " }),
+                    mark,
                     Span::styled(cell_gap(&t.key, cols.key), theme.key()),
                     Span::raw(cell_gap(&t.summary, cols.summary)),
                 ];
@@ -804,6 +809,30 @@ fn command_and_events(
                 Span::styled(fit_cols(&text, room), style),
             ]));
         }
+        lines.push(Line::raw(""));
+    }
+    if let Some(e) = &d.ticket_change {
+        lines.push(heading("Ticket changed", theme));
+        let how = match e.data["mode"].as_str() {
+            Some("notify") => "notified",
+            _ => "told Codex",
+        };
+        let summary = e.data["summary"].as_str().map(one_line).unwrap_or_default();
+        let when = match session::age(e.at, now).as_str() {
+            "now" => "just now".to_string(),
+            age => format!("{age} ago"),
+        };
+        let head = format!("{how} {when}: ");
+        let room = width.saturating_sub(head.width());
+        lines.push(Line::from(vec![
+            Span::styled(head, theme.warn()),
+            Span::raw(fit_cols(&summary, room)),
+        ]));
+        lines.push(Line::raw(""));
+    }
+    if let Some(u) = &d.usage {
+        lines.push(heading("Usage", theme));
+        lines.push(Line::raw(fit_cols(&u.summary_line(), width)));
         lines.push(Line::raw(""));
     }
     lines.push(heading("Recent events", theme));
@@ -1143,6 +1172,47 @@ mod tests {
         app.set_detail(detail);
         let text = screen(&mut app, 120, 40).backend().to_string();
         assert!(text.contains("evil.example"), "{text}");
+    }
+
+    #[test]
+    fn a_session_whose_ticket_changed_is_marked_with_when_codex_was_told() {
+        let (store, now) = fixture::store();
+        let mut app = fixture::app(&store, now);
+        let selected = app.selected().unwrap().clone();
+        let mut rows = app.rows().to_vec();
+        let other = rows.iter().position(|r| r.id != selected.id).unwrap();
+        rows[other].ticket_changed_at = Some(now - 60_000);
+        let other_key = rows[other].key.clone();
+        app.set_rows(rows);
+        let mut detail = app.detail(selected.id).unwrap().clone();
+        detail.ticket_change = Some(Box::new(crate::store::Event {
+            id: 99,
+            session_id: selected.id,
+            at: now - 3 * 60_000,
+            kind: crate::watch::TICKET_CHANGED.into(),
+            data: serde_json::json!({"mode": "queue", "summary": "1 new criterion"}),
+        }));
+        detail.usage = Some(Box::new(crate::usage::Usage {
+            input_tokens: 12_345,
+            cached_input_tokens: 8_000,
+            output_tokens: 900,
+            reasoning_output_tokens: 300,
+            total_tokens: 13_245,
+            turns: 4,
+            active_ms: 720_000,
+        }));
+        app.set_detail(detail);
+        let text = screen(&mut app, 120, 40).backend().to_string();
+        assert!(text.contains(&format!("Δ {other_key}")), "{text}");
+        assert!(text.contains("Ticket changed"), "{text}");
+        assert!(
+            text.contains("told Codex 3m ago: 1 new criterion"),
+            "{text}"
+        );
+        assert!(
+            text.contains("12.3k tokens in (8.0k cached), 900 out"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -207,6 +207,11 @@ fn done_posts_the_evidence_once_and_moves_the_ticket() {
         assert!(note.contains("2 files changed"), "diffstat: {note}");
         assert!(note.contains(&w.codex_id), "{note}");
         assert!(note.contains("csm list --csv` with tests."), "{note}");
+        // The session's turn and the report's: the mock's usage, twice.
+        assert!(
+            note.contains("Codex usage: 20 tokens in (8 cached), 10 out (4 reasoning), 2 turns"),
+            "{note}"
+        );
         assert_eq!(w.status(), "Done");
 
         // Codex was asked in the same session, read-only, with the schema.

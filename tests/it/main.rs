@@ -15,6 +15,7 @@ mod hostile;
 mod jira;
 mod jira_site;
 mod lint;
+mod live;
 mod outbox;
 mod output;
 mod pr;

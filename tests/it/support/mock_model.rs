@@ -7,7 +7,9 @@
 //! `response.completed` (shapes as in Codex's own test helpers). The mock
 //! records every request, answers from a script queue (assistant text, or a
 //! function call), and answers the interactive UI's thread-title request
-//! without consuming the script.
+//! without consuming the script. Every answer reports the same usage:
+//! [`USAGE_INPUT`] input tokens ([`USAGE_CACHED`] cached), [`USAGE_OUTPUT`]
+//! output tokens ([`USAGE_REASONING`] reasoning).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -22,11 +24,22 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use serde_json::{Value, json};
 
+/// Input tokens each answer reports.
+pub const USAGE_INPUT: u64 = 10;
+/// Cached input tokens each answer reports.
+pub const USAGE_CACHED: u64 = 4;
+/// Output tokens each answer reports.
+pub const USAGE_OUTPUT: u64 = 5;
+/// Reasoning tokens each answer reports.
+pub const USAGE_REASONING: u64 = 2;
+
 /// One scripted answer.
 #[derive(Clone, Debug)]
 pub enum Reply {
     /// An assistant message with this text.
     Text(String),
+    /// An assistant message sent only after a while (a long turn).
+    Slow(Duration, String),
     /// A function (tool) call.
     FunctionCall {
         /// The call's id.
@@ -346,6 +359,13 @@ async fn respond(
         };
         (reply, n)
     };
+    let reply = match reply {
+        Reply::Slow(wait, text) => {
+            tokio::time::sleep(wait).await;
+            Reply::Text(text)
+        }
+        other => other,
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/event-stream")],
@@ -357,7 +377,7 @@ fn sse(reply: &Reply, n: u64) -> String {
     let id = format!("resp_{n}");
     let mut events = vec![json!({"type": "response.created", "response": {"id": id}})];
     match reply {
-        Reply::Text(text) => {
+        Reply::Text(text) | Reply::Slow(_, text) => {
             let item_id = format!("msg_{n}");
             events.push(json!({
                 "type": "response.output_item.added",
@@ -404,8 +424,9 @@ fn sse(reply: &Reply, n: u64) -> String {
     events.push(json!({
         "type": "response.completed",
         "response": {"id": id, "usage": {
-            "input_tokens": 10, "input_tokens_details": null,
-            "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15}}
+            "input_tokens": USAGE_INPUT, "input_tokens_details": {"cached_tokens": USAGE_CACHED},
+            "output_tokens": USAGE_OUTPUT, "output_tokens_details": {"reasoning_tokens": USAGE_REASONING},
+            "total_tokens": USAGE_INPUT + USAGE_OUTPUT}}
     }));
     let mut out = String::new();
     for ev in events {
