@@ -398,7 +398,8 @@ pub struct SessionRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<String>,
     /// Codex's token usage in the session, when asked for and known
-    /// (`usage::of_threads`).
+    /// (`usage::of_threads`; absent from JSON when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::usage::Usage>,
     /// When csm last told (or notified) the running Codex that the ticket
     /// changed, if it did since the session's last launch (the dashboard

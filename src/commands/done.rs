@@ -190,7 +190,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
                 evidence::human_duration(now - session.created_at)
             ),
             active: (active_ms > 0).then(|| evidence::human_duration(active_ms)),
-            usage: ticket_usage(ctx, &store, key.as_str()),
+            usage: ticket_usage(ctx, &store, key.as_str(), args.dry_run),
             marker: marker.clone(),
         },
         &report,
@@ -492,13 +492,24 @@ fn edit_note(ctx: &Context, body: &str, marker: &str) -> Result<String, CommandE
     }
 }
 
-/// Codex's token usage over all the ticket's sessions, one line.
-fn ticket_usage(ctx: &Context, store: &crate::store::Store, key: &str) -> Option<String> {
+/// Codex's token usage over all the ticket's sessions, one line (a dry run
+/// leaves the usage cache as it is).
+fn ticket_usage(
+    ctx: &Context,
+    store: &crate::store::Store,
+    key: &str,
+    dry_run: bool,
+) -> Option<String> {
     let sessions = store.sessions_for_ticket(key).ok()?;
     let ids: Vec<&str> = sessions
         .iter()
         .filter_map(|s| s.codex_session_id.as_deref())
         .collect();
-    let usage = crate::usage::of_threads(store, &ctx.codex_home().ok()?, &ids);
+    let home = ctx.codex_home().ok()?;
+    let usage = if dry_run {
+        crate::usage::of_threads_read_only(store, &home, &ids)
+    } else {
+        crate::usage::of_threads(store, &home, &ids)
+    };
     crate::usage::total(usage.values()).map(|u| u.summary_line())
 }

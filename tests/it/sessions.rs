@@ -235,6 +235,7 @@ fn show_text_and_json() {
           "status": "waiting",
           "summary": "Fix the \u001b[2Jcrash",
           "tabs": [],
+          "ticket_changes": [],
           "ticket_offline": false,
           "ticket_status": "In Progress",
           "tracker": "local:$ROOT/work"
@@ -253,6 +254,7 @@ fn show_text_and_json() {
           "status": "new",
           "summary": "Fix the \u001b[2Jcrash",
           "tabs": [],
+          "ticket_changes": [],
           "ticket_offline": false,
           "ticket_status": "In Progress",
           "tracker": "local:$ROOT/work"
@@ -272,7 +274,8 @@ fn show_text_and_json() {
         "updated": "[time]",
         "url": "$ROOT/work/.csm/tickets/CSM-2.md"
       },
-      "ticket_error": null
+      "ticket_error": null,
+      "usage": null
     }
     "#);
 }
