@@ -3,8 +3,7 @@
 //! `origin`, the fake GitHub for the pull request and the fake Jira for
 //! the remote link; the push and the pull request go through the outbox.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use csm::store::Store;
 use serde_json::{Value, json};
@@ -12,35 +11,11 @@ use serde_json::{Value, json};
 use crate::support::env::{TestEnv, write_script};
 use crate::support::fake_github::{FakeGithub, READ_ONLY_TOKEN, TOKEN};
 use crate::support::fake_jira::{self, FakeJira, Mode};
+use crate::support::git::{commit_file, git};
 use crate::support::mock_model::{MockModel, codex_bin, exec_session};
 
 const REPO: &str = "acme/app";
 const CRITERIA: [&str; 2] = ["csm list --csv prints CSV", "one row per session"];
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=Dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_file(dir: &Path, name: &str, text: &str, subject: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
-    git(dir, &["add", name]);
-    git(dir, &["commit", "-qm", subject]);
-}
 
 /// A repository whose `origin` is a bare repository, csm configured for
 /// the fake GitHub (`[github] repo`, since a path remote names no GitHub
