@@ -219,6 +219,10 @@ impl From<TrackerError> for CommandError {
             }
             TrackerError::GithubTokenRejected { .. } => CommandError::new(ExitKind::Auth, message)
                 .hint("run `gh auth login` and `export GH_TOKEN=$(gh auth token)`, or `csm auth login --tracker github`"),
+            TrackerError::GithubPermission { needs, .. } if needs.contains("pull_requests") => {
+                CommandError::new(ExitKind::Auth, message)
+                    .hint("give the token that permission (fine-grained: Pull requests \"Read and write\"; classic: the repo scope), or use another token")
+            }
             TrackerError::GithubPermission { .. } => CommandError::new(ExitKind::Auth, message)
                 .hint("give the token that permission (fine-grained: Issues \"Read and write\"; classic: the repo scope), or use another token"),
             TrackerError::NoAccess { .. } => CommandError::new(ExitKind::NotFound, message)

@@ -325,6 +325,9 @@ pub struct WorkflowSection {
     /// Whether `csm start` gives each ticket its own branch and git
     /// worktree (as `--worktree` does).
     pub worktree: bool,
+    /// Whether `csm done` pushes the ticket's branch and opens its pull
+    /// request (as `--pr` does).
+    pub pr: bool,
     /// The statuses `csm done` walks through, in order (e.g. `["In
     /// Review", "Done"]`); empty: csm finds the way to `done_status`.
     pub done_path: Vec<String>,
@@ -355,6 +358,7 @@ impl Default for WorkflowSection {
             done_status: "Done".into(),
             test_command: None,
             worktree: false,
+            pr: false,
             done_path: Vec::new(),
             live: LiveMode::Queue,
             watch_secs: 60,

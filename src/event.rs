@@ -50,11 +50,13 @@ pub enum EventKind {
     /// A running session was told (or the user notified) that its ticket
     /// changed.
     TicketChanged,
+    /// `csm done --pr` opened (or found) the session's pull request.
+    PullRequest,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Launched,
         EventKind::Captured,
         EventKind::TurnComplete,
@@ -72,6 +74,7 @@ impl EventKind {
         EventKind::TabStopped,
         EventKind::TabExited,
         EventKind::TicketChanged,
+        EventKind::PullRequest,
     ];
 
     /// Every tab event's stored kind starts with this.
@@ -104,6 +107,7 @@ impl EventKind {
             EventKind::TabStopped => "tab-stopped",
             EventKind::TabExited => "tab-exited",
             EventKind::TicketChanged => "ticket-changed",
+            EventKind::PullRequest => "pull-request",
         }
     }
 
@@ -197,6 +201,17 @@ pub struct TicketChanged {
     pub thread: Option<String>,
 }
 
+/// `pull-request`: the session's pull request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// Its web address.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Whether csm opened it (rather than finding it open).
+    #[serde(default)]
+    pub created: Option<bool>,
+}
+
 /// `worktree-removed`: csm removed a worktree.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorktreeRemoved {
@@ -228,6 +243,8 @@ pub enum SessionEvent {
     Tab(EventKind, Value),
     /// The ticket changed while the session ran.
     TicketChanged(TicketChanged),
+    /// The session's pull request.
+    PullRequest(PullRequest),
     /// A kind this version does not know, or a payload that does not read:
     /// kept as stored.
     Other {
@@ -252,6 +269,7 @@ impl SessionEvent {
             SessionEvent::WorktreeRemoved(_) => EventKind::WorktreeRemoved,
             SessionEvent::Tab(kind, _) => *kind,
             SessionEvent::TicketChanged(_) => EventKind::TicketChanged,
+            SessionEvent::PullRequest(_) => EventKind::PullRequest,
             SessionEvent::Other { .. } => return None,
         })
     }
@@ -271,6 +289,7 @@ impl SessionEvent {
             SessionEvent::Worktree(v) | SessionEvent::Tab(_, v) => v.clone(),
             SessionEvent::WorktreeRemoved(p) => json(p),
             SessionEvent::TicketChanged(p) => json(p),
+            SessionEvent::PullRequest(p) => json(p),
             SessionEvent::Other { kind, data } => return (kind.clone(), data.clone()),
         };
         let kind = self.kind().map_or("", EventKind::as_str);
@@ -299,6 +318,7 @@ impl SessionEvent {
             EventKind::Worktree => Some(SessionEvent::Worktree(data.clone())),
             EventKind::WorktreeRemoved => typed(data).map(SessionEvent::WorktreeRemoved),
             EventKind::TicketChanged => typed(data).map(SessionEvent::TicketChanged),
+            EventKind::PullRequest => typed(data).map(SessionEvent::PullRequest),
             k => Some(SessionEvent::Tab(k, data.clone())),
         };
         event.unwrap_or_else(other)

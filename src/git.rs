@@ -190,6 +190,71 @@ fn shown_args<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         .join(" ")
 }
 
+/// Pushes `branch` to `remote` and sets it as the upstream (`git push -u
+/// <remote> <branch>`), with the user's own git credentials and never a
+/// prompt (`GIT_TERMINAL_PROMPT=0`: csm may run without a terminal).
+/// Pushing what the remote already has changes nothing, so a repeat is
+/// harmless. A refusal carries git's own lines (the remote's message and
+/// the `! [rejected]` line), not just the first.
+pub fn push(folder: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
+    let args = ["push", "-u", "--porcelain", remote, branch];
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(folder)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => GitError::Missing,
+            _ => GitError::Failed {
+                args: shown_args(&args),
+                message: e.to_string(),
+            },
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Err(GitError::Failed {
+        args: shown_args(&args),
+        message: crate::output::sanitize(&push_message(&text)),
+    })
+}
+
+/// The lines of a failed push worth showing: the remote's own words, the
+/// refused refs, git's errors; joined with "; ".
+fn push_message(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.starts_with("remote:")
+                || l.starts_with('!')
+                || l.starts_with("error:")
+                || l.starts_with("fatal:")
+        })
+        .map(|l| {
+            l.trim_start_matches("fatal: ")
+                .trim_start_matches("error: ")
+        })
+        .filter(|l| !l.trim_start_matches("remote:").trim().is_empty())
+        .collect();
+    if lines.is_empty() {
+        text.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("git push failed")
+            .to_string()
+    } else {
+        lines.join("; ")
+    }
+}
+
 /// What `git --version` says (`git version 2.47.3`).
 pub fn version() -> Result<String, GitError> {
     run_in(None, &["--version"], false).map(|s| s.trim().to_string())

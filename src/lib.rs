@@ -27,6 +27,7 @@ pub mod note;
 pub mod outbox;
 pub mod output;
 pub mod paths;
+pub mod pr;
 pub mod prompt;
 pub mod pty;
 pub mod report;

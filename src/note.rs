@@ -68,6 +68,9 @@ pub struct NoteData {
     pub usage: Option<String>,
     /// The note's marker.
     pub marker: String,
+    /// The pull request (`csm done --pr`; its URL is filled in when the
+    /// note goes out, see `outbox::PR_PLACEHOLDER`).
+    pub pull_request: Option<String>,
 }
 
 /// One row of the criteria table.
@@ -168,6 +171,7 @@ impl NoteData {
             active: ctx.active,
             usage: ctx.usage.map(|u| sanitize(&u)),
             marker: ctx.marker,
+            pull_request: None,
         }
     }
 

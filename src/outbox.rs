@@ -39,6 +39,41 @@ pub mod kind {
     /// Criteria marked met on the ticket itself (GitHub's task-list
     /// boxes); the body is a JSON array of the criteria's texts.
     pub const TICK: &str = "tick";
+    /// The ticket's branch pushed to its remote; the body is JSON (see
+    /// `crate::pr`). Delivered through a [`super::Forge`].
+    pub const PUSH: &str = "push";
+    /// The branch's pull request opened (or its body updated); the body
+    /// is JSON (see `crate::pr`). Delivered through a [`super::Forge`].
+    pub const PULL_REQUEST: &str = "pull-request";
+    /// The pull request linked on the ticket (a Jira remote link, a local
+    /// ticket's file); the body is the pull request's title, the URL is
+    /// the delivered pull-request item's.
+    pub const PR_LINK: &str = "pr-link";
+
+    /// Whether items of `kind` belong to the pull-request chain, which
+    /// waits on its own failures only: a refused push holds back the pull
+    /// request, never the note.
+    pub fn is_pull_request_chain(kind: &str) -> bool {
+        matches!(kind, PUSH | PULL_REQUEST | PR_LINK)
+    }
+}
+
+/// What a note says in place of [`PR_PLACEHOLDER`] when the pull request
+/// was not opened before the note went out.
+pub const PR_NOT_OPENED: &str = "not opened yet (see `csm done --pr`)";
+
+/// Stands in a queued note for the pull request's URL, which is known only
+/// once the pull-request item before it is delivered.
+pub const PR_PLACEHOLDER: &str = "@@csm-pull-request@@";
+
+/// Where a branch is pushed and its pull request opened: git and GitHub
+/// (`crate::pr` has the real one). Both must be safe to repeat.
+pub trait Forge {
+    /// Pushes the branch an item's body names.
+    fn push(&self, body: &str) -> Result<String, DeliverError>;
+    /// Opens (or finds and updates) the pull request an item's body
+    /// describes; returns its URL and whether it was opened now.
+    fn open(&self, body: &str) -> Result<(String, bool), DeliverError>;
 }
 
 /// What delivering an item did.
@@ -56,6 +91,12 @@ pub enum Delivered {
     ByOther,
     /// The met criteria were marked (how many were asked for).
     Ticked(usize),
+    /// The branch was pushed (its name).
+    Pushed(String),
+    /// The pull request was opened (`true`) or found and updated.
+    PullRequest(String, bool),
+    /// The pull request was linked on the ticket (its URL).
+    Linked(String),
 }
 
 /// Why an item was not delivered.
@@ -76,6 +117,15 @@ pub enum DeliverError {
     /// An earlier item for the same ticket is still undelivered.
     #[error("waits for an earlier item for the same ticket")]
     Waiting,
+    /// git refused the push.
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
+    /// A pull-request item that this run cannot deliver (a plain `sync`).
+    #[error("waits for `csm done --pr`")]
+    NoForge,
+    /// A pull-request item that cannot be read.
+    #[error("{0}")]
+    PullRequest(String),
     /// Another csm process holds the item's claim and is delivering it.
     #[error("another csm process is posting it right now")]
     Busy,
@@ -161,12 +211,13 @@ pub fn deliver(
     tracker: &dyn Tracker,
     item: &OutboxItem,
 ) -> Result<Delivered, DeliverError> {
-    deliver_as(store, tracker, item, &new_owner(), lease_ms())
+    deliver_as(store, tracker, None, item, &new_owner(), lease_ms())
 }
 
 fn deliver_as(
     store: &Store,
     tracker: &dyn Tracker,
+    forge: Option<&dyn Forge>,
     item: &OutboxItem,
     owner: &str,
     lease: i64,
@@ -205,12 +256,18 @@ fn deliver_as(
         owner,
         lease,
     };
-    let result = send(&claim, tracker, &item, &key);
+    let result = if kind::is_pull_request_chain(&item.kind) {
+        send_pull_request(&claim, tracker, forge, &item, &key)
+    } else {
+        send(&claim, tracker, &item, &key)
+    };
     match &result {
         Ok(done) => {
             let remote = match done {
                 Delivered::Posted(id) | Delivered::FoundPosted(id) => Some(id.as_str()),
                 Delivered::Moved(status) => Some(status.as_str()),
+                Delivered::Pushed(branch) => Some(branch.as_str()),
+                Delivered::PullRequest(url, _) | Delivered::Linked(url) => Some(url.as_str()),
                 Delivered::Logged | Delivered::Ticked(_) | Delivered::ByOther => None,
             };
             if !store.outbox_mark_sent_as(item.id, owner, remote)? {
@@ -222,6 +279,7 @@ fn deliver_as(
         Err(DeliverError::Tracker(e)) => {
             store.outbox_fail_as(item.id, owner, &e.to_string(), false)?
         }
+        Err(DeliverError::Git(e)) => store.outbox_fail_as(item.id, owner, &e.to_string(), false)?,
         Err(DeliverError::Refused(message)) => {
             store.outbox_fail_as(item.id, owner, message, true)?
         }
@@ -269,7 +327,8 @@ fn send(
             }
             claim.begin_attempt(item.id)?;
             crate::crashpoint::here("outbox:attempt-counted");
-            let posted = tracker.comment(key, &item.body).map_err(refusal)?;
+            let body = fill_pull_request(claim.store, item)?;
+            let posted = tracker.comment(key, &body).map_err(refusal)?;
             crate::crashpoint::here("outbox:comment-posted");
             Ok(Delivered::Posted(posted.id))
         }
@@ -326,6 +385,78 @@ fn send(
     }
 }
 
+/// The note's text with the pull request's URL in place of
+/// [`PR_PLACEHOLDER`] (from the delivered pull-request item queued with
+/// it), or [`PR_NOT_OPENED`].
+fn fill_pull_request(store: &Store, item: &OutboxItem) -> Result<String, DeliverError> {
+    if !item.body.contains(PR_PLACEHOLDER) {
+        return Ok(item.body.clone());
+    }
+    let url = store
+        .outbox_item_by_marker(&format!("{}:pr", note_marker(&item.marker)))?
+        .filter(|i| i.sent_at.is_some())
+        .and_then(|i| i.remote_id);
+    Ok(item
+        .body
+        .replace(PR_PLACEHOLDER, url.as_deref().unwrap_or(PR_NOT_OPENED)))
+}
+
+/// The marker of the note an item belongs to (`csm-…` before any `:`).
+fn note_marker(marker: &str) -> &str {
+    marker.split([':', ' ']).next().unwrap_or(marker)
+}
+
+fn send_pull_request(
+    claim: &Claim<'_>,
+    tracker: &dyn Tracker,
+    forge: Option<&dyn Forge>,
+    item: &OutboxItem,
+    key: &TicketKey,
+) -> Result<Delivered, DeliverError> {
+    match item.kind.as_str() {
+        kind::PUSH => {
+            let forge = forge.ok_or(DeliverError::NoForge)?;
+            claim.begin_attempt(item.id)?;
+            let branch = forge.push(&item.body)?;
+            crate::crashpoint::here("outbox:pushed");
+            Ok(Delivered::Pushed(branch))
+        }
+        kind::PULL_REQUEST => {
+            let forge = forge.ok_or(DeliverError::NoForge)?;
+            // Opening looks for the branch's pull request first, so a
+            // repeat after an unknown outcome finds the one it opened.
+            claim.begin_attempt(item.id)?;
+            let (url, created) = forge.open(&item.body)?;
+            if let Some(session) = serde_json::from_str::<serde_json::Value>(&item.body)
+                .ok()
+                .and_then(|v| v["session"].as_i64())
+            {
+                claim.store.add_event(
+                    session,
+                    &crate::event::SessionEvent::PullRequest(crate::event::PullRequest {
+                        url: Some(url.clone()),
+                        created: Some(created),
+                    }),
+                )?;
+            }
+            Ok(Delivered::PullRequest(url, created))
+        }
+        kind::PR_LINK => {
+            let pr = claim
+                .store
+                .outbox_item_by_marker(&format!("{}:pr", note_marker(&item.marker)))?
+                .filter(|i| i.sent_at.is_some())
+                .and_then(|i| i.remote_id)
+                .ok_or(DeliverError::Waiting)?;
+            // Linking is an upsert (Jira's remote link by its global id).
+            claim.begin_attempt(item.id)?;
+            tracker.link_pull_request(key, &pr, item.body.trim())?;
+            Ok(Delivered::Linked(pr))
+        }
+        other => Err(DeliverError::UnknownKind(other.to_string())),
+    }
+}
+
 /// The item that marks a report's met criteria on the ticket, for a
 /// tracker that shows them ([`Tracker::marks_met`]); queued after the note,
 /// before the move.
@@ -363,7 +494,19 @@ pub struct Outcome {
 pub fn flush(
     store: &Store,
     ticket: Option<&str>,
+    tracker_for: impl FnMut(&str) -> Option<Box<dyn Tracker>>,
+) -> Result<Vec<Outcome>, StoreError> {
+    flush_with(store, ticket, tracker_for, None)
+}
+
+/// [`flush`], with a [`Forge`] for the pull-request items (without one
+/// they wait). The pull-request chain (push, pull request, link) waits on
+/// its own failures only, so a refused push never holds back the note.
+pub fn flush_with(
+    store: &Store,
+    ticket: Option<&str>,
     mut tracker_for: impl FnMut(&str) -> Option<Box<dyn Tracker>>,
+    forge: Option<&dyn Forge>,
 ) -> Result<Vec<Outcome>, StoreError> {
     let mut outcomes = Vec::new();
     let mut blocked: Vec<String> = Vec::new();
@@ -373,7 +516,12 @@ pub fn flush(
         if ticket.is_some_and(|t| t != item.ticket_key) {
             continue;
         }
-        if blocked.contains(&item.ticket_key) {
+        let chain = if kind::is_pull_request_chain(&item.kind) {
+            format!("{}\u{0}pr", item.ticket_key)
+        } else {
+            item.ticket_key.clone()
+        };
+        if blocked.contains(&chain) {
             outcomes.push(Outcome {
                 item,
                 result: Err(DeliverError::Waiting),
@@ -381,7 +529,7 @@ pub fn flush(
             continue;
         }
         if item.parked_at.is_some() {
-            blocked.push(item.ticket_key.clone());
+            blocked.push(chain);
             let message = item.last_error.clone().unwrap_or_default();
             outcomes.push(Outcome {
                 item,
@@ -397,12 +545,21 @@ pub fn flush(
             .iter()
             .find(|(id, _)| *id == item.tracker)
             .and_then(|(_, t)| t.as_deref());
+        // A note that names the pull request waits for it while this run
+        // cannot open it (a plain sync): `csm done --pr` sends both.
+        let awaits_pr = forge.is_none()
+            && item.kind == kind::COMMENT
+            && item.body.contains(PR_PLACEHOLDER)
+            && store
+                .outbox_item_by_marker(&format!("{}:pr", note_marker(&item.marker)))?
+                .is_some_and(|i| i.sent_at.is_none());
         let result = match tracker {
-            Some(t) => deliver_as(store, t, &item, &owner, lease),
+            Some(_) if awaits_pr => Err(DeliverError::NoForge),
+            Some(t) => deliver_as(store, t, forge, &item, &owner, lease),
             None => Err(DeliverError::NoTracker(item.tracker.clone())),
         };
         if result.is_err() {
-            blocked.push(item.ticket_key.clone());
+            blocked.push(chain);
         }
         outcomes.push(Outcome { item, result });
     }

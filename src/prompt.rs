@@ -35,6 +35,8 @@ pub enum Template {
     Report,
     /// The completion note `csm done` posts to the ticket.
     Done,
+    /// The pull request's body, for `csm done --pr`.
+    PullRequest,
 }
 
 impl Template {
@@ -46,6 +48,7 @@ impl Template {
             Template::Draft => "draft.md.hbs",
             Template::Report => "report.md.hbs",
             Template::Done => "done.md.hbs",
+            Template::PullRequest => "pr.md.hbs",
         }
     }
 
@@ -56,6 +59,7 @@ impl Template {
             Template::Draft => include_str!("../templates/draft.md.hbs"),
             Template::Report => include_str!("../templates/report.md.hbs"),
             Template::Done => include_str!("../templates/done.md.hbs"),
+            Template::PullRequest => include_str!("../templates/pr.md.hbs"),
         }
     }
 }

@@ -19,6 +19,16 @@ use crate::tracker::{Query, Ticket, TicketKey, Tracker};
 /// How long ticket facts are reused without asking the tracker.
 pub const TICKET_CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// The session event that records a session's pull request (`{"url"}`).
+pub const PULL_REQUEST_EVENT: crate::event::EventKind = crate::event::EventKind::PullRequest;
+
+/// The URL of a session's pull request, when `csm done --pr` opened one.
+pub fn pull_request(store: &Store, session_id: i64) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .latest_event(session_id, PULL_REQUEST_EVENT)?
+        .and_then(|e| e.data["url"].as_str().map(str::to_string)))
+}
+
 /// The facts about a ticket shown next to its sessions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketInfo {
@@ -383,8 +393,13 @@ pub struct SessionRow {
     pub last_activity_at: Option<i64>,
     /// The tracker's id.
     pub tracker: String,
+    /// The session's pull request, once `csm done --pr` opened one
+    /// (absent from JSON until then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<String>,
     /// Codex's token usage in the session, when asked for and known
-    /// (`usage::of_threads`).
+    /// (`usage::of_threads`; absent from JSON when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::usage::Usage>,
     /// When csm last told (or notified) the running Codex that the ticket
     /// changed, if it did since the session's last launch (the dashboard
@@ -436,6 +451,7 @@ impl SessionRow {
             created_at: s.created_at,
             last_activity_at: s.last_activity_at,
             tracker: s.tracker.clone(),
+            pull_request: None,
             usage: None,
             ticket_changed_at: None,
             note: None,

@@ -1121,6 +1121,11 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// The outbox item with `marker`, sent or not.
+    pub fn outbox_item_by_marker(&self, marker: &str) -> Result<Option<OutboxItem>, StoreError> {
+        Ok(self.outbox_query("WHERE marker = ?1", [marker])?.pop())
+    }
+
     /// Claims an unsent, unparked item for `owner` until `lease_ms` from
     /// now, in one write transaction: it succeeds only when nobody holds a
     /// live claim on it (or `owner` already does). Returns the item as it

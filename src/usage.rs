@@ -40,6 +40,25 @@ fn stamp(path: &Path) -> Option<(u64, u128)> {
 /// The usage of each Codex thread in `codex_ids` whose rollout is on this
 /// machine (best effort: the cache is written when it can be).
 pub fn of_threads(store: &Store, codex_home: &Path, codex_ids: &[&str]) -> HashMap<String, Usage> {
+    look_up(store, codex_home, codex_ids, true)
+}
+
+/// As [`of_threads`], but the store is only read, never written (a dry
+/// run changes nothing, not even the cache).
+pub fn of_threads_read_only(
+    store: &Store,
+    codex_home: &Path,
+    codex_ids: &[&str],
+) -> HashMap<String, Usage> {
+    look_up(store, codex_home, codex_ids, false)
+}
+
+fn look_up(
+    store: &Store,
+    codex_home: &Path,
+    codex_ids: &[&str],
+    remember: bool,
+) -> HashMap<String, Usage> {
     // A few ids are looked up one by one; many at once in one query.
     let rows: Vec<(String, String)> = if codex_ids.len() <= FEW {
         codex_ids
@@ -100,7 +119,8 @@ pub fn of_threads(store: &Store, codex_home: &Path, codex_ids: &[&str]) -> HashM
             fresh.push((format!("{PREFIX}{id}"), v));
         }
     }
-    if !fresh.is_empty()
+    if remember
+        && !fresh.is_empty()
         && let Err(e) = store.cache_set_many(&fresh)
     {
         tracing::debug!(error = %e, "cannot cache token usage");

@@ -39,6 +39,17 @@ pub struct Args {
     /// lost, when it holds uncommitted or unpushed work).
     #[arg(long)]
     cleanup: bool,
+    /// Push the ticket's branch and open its pull request on GitHub (also
+    /// `[workflow] pr = true`).
+    #[arg(long)]
+    pr: bool,
+    /// The branch the pull request merges into (default: the
+    /// repository's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    base: Option<String>,
+    /// Open the pull request as a draft.
+    #[arg(long)]
+    draft: bool,
 }
 
 /// Runs `csm done`.
@@ -54,6 +65,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
         run_tests: args.run_tests,
         log_work: args.log_work,
         cleanup: args.cleanup,
+        pr: args.pr,
+        base: args.base,
+        draft: args.draft,
     };
     if let Outcome::Preview { notes, actions } = workflow::done::run(ctx, &request)? {
         print_preview(&notes, &actions);

@@ -63,6 +63,9 @@ pub fn rows(
     }
     let mut rows = session::join(sessions, &infos);
     session::attach_notes(&mut rows, &store.outbox_note_states()?);
+    for r in &mut rows {
+        r.pull_request = session::pull_request(store, r.id)?;
+    }
     Ok(rows)
 }
 

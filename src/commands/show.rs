@@ -162,6 +162,9 @@ fn render(ctx: &Context, key: &TicketKey, shown: &Shown) -> String {
         if let Some(b) = &r.branch {
             out.push_str(&format!("  branch:        {b}\n"));
         }
+        if let Some(pr) = &r.pull_request {
+            out.push_str(&format!("  pull request:  {}\n", sanitize(pr)));
+        }
         let settings = session::settings_summary(&r.settings);
         out.push_str(&format!(
             "  settings:      {}\n",

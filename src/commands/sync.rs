@@ -63,7 +63,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CommandError> {
     }
     let outcomes = {
         let _spin = ctx.output.spinner("Posting queued notes");
-        outbox::flush(store, None, |id| ctx.tracker_by_id(id).ok().flatten())?
+        // A push or pull request `csm done --pr` left queued goes out too.
+        let forge = crate::pr::forge_for_pending(ctx, store, None)?;
+        outbox::flush_with(
+            store,
+            None,
+            |id| ctx.tracker_by_id(id).ok().flatten(),
+            forge.as_ref().map(|f| f as &dyn outbox::Forge),
+        )?
     };
     report(ctx, &outcomes)
 }

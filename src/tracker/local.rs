@@ -412,6 +412,20 @@ impl Tracker for LocalTracker {
         })
     }
 
+    fn link_pull_request(
+        &self,
+        key: &TicketKey,
+        url: &str,
+        _title: &str,
+    ) -> Result<(), TrackerError> {
+        self.modify(key, |file| {
+            let same = file.front.get("pull_request").and_then(|v| v.as_str()) == Some(url);
+            file.front
+                .insert("pull_request".into(), toml::Value::String(url.to_string()));
+            Ok(((), !same))
+        })
+    }
+
     fn property(
         &self,
         key: &TicketKey,

@@ -252,6 +252,19 @@ pub trait Tracker: Send + Sync {
         false
     }
 
+    /// Links a pull request on the ticket (Jira: a remote link, upserted
+    /// by a global id made from the URL, so a repeat adds none; a local
+    /// ticket: its file). Nothing by default: GitHub links an issue's pull
+    /// requests itself (`Closes #N`).
+    fn link_pull_request(
+        &self,
+        _key: &TicketKey,
+        _url: &str,
+        _title: &str,
+    ) -> Result<(), TrackerError> {
+        Ok(())
+    }
+
     /// The longest comment the tracker takes, in its own measure (see
     /// [`Tracker::comment_size`]), when it has a limit (GitHub: 65,536
     /// characters; Jira Cloud: 32,767).

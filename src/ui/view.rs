@@ -701,6 +701,7 @@ fn event_line(e: &Event, now: i64, width: usize, theme: &Theme) -> Line<'static>
         SessionEvent::Launched(l) => l.pid.map(|p| format!("pid {p}")).unwrap_or_default(),
         SessionEvent::Exited(x) => x.code.map(|c| format!("status {c}")).unwrap_or_default(),
         SessionEvent::Report(r) => r.summary.as_deref().map(one_line).unwrap_or_default(),
+        SessionEvent::PullRequest(p) => p.url.as_deref().map(one_line).unwrap_or_default(),
         _ => String::new(),
     };
     let age = format!("{:>4}  ", session::age(e.at, now));
@@ -1061,6 +1062,23 @@ fn draw_settings(buf: &mut Buffer, area: Rect, ed: &SettingsEditor, theme: &Them
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_pull_request_event_shows_its_url() {
+        let e = Event {
+            id: 1,
+            session_id: 1,
+            at: 0,
+            kind: crate::session::PULL_REQUEST_EVENT.as_str().into(),
+            data: serde_json::json!({"url": "https://github.example/acme/app/pull/2"}),
+        };
+        let line = event_line(&e, 0, 80, &Theme::new(false));
+        let text: String = line.spans.iter().map(|s| s.content.to_string()).collect();
+        assert!(
+            text.contains("https://github.example/acme/app/pull/2"),
+            "{text}"
+        );
+    }
     use super::*;
     use crate::ui::fixture;
     use crate::ui::state::keys;

@@ -45,6 +45,14 @@ pub struct Request {
     pub log_work: bool,
     /// Then remove the ticket's worktree.
     pub cleanup: bool,
+    /// Push the ticket's branch and open its pull request on GitHub (also
+    /// `[workflow] pr = true`).
+    pub pr: bool,
+    /// The branch the pull request merges into (default: the
+    /// repository's default branch).
+    pub base: Option<String>,
+    /// Open the pull request as a draft.
+    pub draft: bool,
 }
 
 impl Request {
@@ -62,6 +70,9 @@ impl Request {
             run_tests: false,
             log_work: false,
             cleanup: false,
+            pr: false,
+            base: None,
+            draft: false,
         }
     }
 }
@@ -102,7 +113,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
     // answer: running done again must not write a second note.
     if !args.dry_run && has_pending(store, &key)? {
         ctx.output.info(&format!(
-            "A note from an earlier `csm done {key}` is still queued; posting it."
+            "What an earlier `csm done {key}` queued (its note, push or pull request) is still waiting; sending it."
         ));
         deliver(ctx, store, &key)?;
         if args.cleanup && has_worktree(store, &key)? {
@@ -158,6 +169,16 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
                 CommandError::failure(crate::output::sanitize(&e.to_string())).hint(hint)
             })?;
     }
+    let pr = if args.pr || args.base.is_some() || args.draft || config.workflow.pr {
+        let options = crate::pr::Options {
+            base: args.base.clone(),
+            draft: args.draft,
+            force: args.force,
+        };
+        Some(crate::pr::prepare(ctx, &session.folder, options)?)
+    } else {
+        None
+    };
     let repo = evidence::gather(&session.folder, session.start_commit.as_deref());
     let tests = if args.run_tests {
         Some(run_tests(ctx, &session.folder)?)
@@ -190,7 +211,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
         evidence::active_ms(&pairs, now)
     };
     let marker = note::new_marker();
-    let data = NoteData::new(
+    let mut data = NoteData::new(
         NoteContext {
             key: key.to_string(),
             summary: ticket.summary.clone(),
@@ -203,13 +224,16 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
                 evidence::human_duration(now - session.created_at)
             ),
             active: (active_ms > 0).then(|| evidence::human_duration(active_ms)),
-            usage: ticket_usage(ctx, store, key.as_str()),
+            usage: ticket_usage(ctx, store, key.as_str(), args.dry_run),
             marker: marker.clone(),
         },
         &report,
         repo,
         tests,
     );
+    if pr.is_some() {
+        data.pull_request = Some(outbox::PR_PLACEHOLDER.into());
+    }
     let dirs = ctx.template_dirs(&session.folder);
     let render = |d: &NoteData| {
         d.render(&dirs)
@@ -241,6 +265,9 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
                 evidence::human_duration(active_ms)
             ));
         }
+        if let Some(pr) = &pr {
+            actions.push(pr.describe(open.len()));
+        }
         if args.cleanup && has_worktree(store, &key)? && !blocked {
             actions.extend(super::prune::run(ctx, &key, true)?);
         }
@@ -254,10 +281,22 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
     }
 
     // Queue everything before any request: from here on nothing is lost.
-    let mut items: Vec<_> = parts
-        .into_iter()
-        .map(|p| (kind::COMMENT, p.body, p.marker))
-        .collect();
+    let pr_items = match &pr {
+        Some(pr) => Some(
+            pr.items(
+                &ctx.template_dirs(&session.folder),
+                &data,
+                &key,
+                &tracker.id(),
+                session.id,
+                open.len(),
+            )
+            .map_err(|e| CommandError::failure(e.to_string()).hint("fix the template"))?,
+        ),
+        None => None,
+    };
+    let (mut items, link) = pr_items.map_or((Vec::new(), None), |(b, l)| (b, Some(l)));
+    items.extend(parts.into_iter().map(|p| (kind::COMMENT, p.body, p.marker)));
     items.extend(outbox::tick_item(tracker.as_ref(), &report, &marker));
     if will_move && !blocked {
         for (i, step) in steps.iter().enumerate() {
@@ -285,6 +324,7 @@ pub fn run(ctx: &Context, request: &Request) -> Result<Outcome, CommandError> {
             format!("{marker}:work"),
         ));
     }
+    items.extend(link);
     let (_, report_event) = SessionEvent::Report(ReportEvent {
         marker: Some(marker.clone()),
         summary: Some(report.summary.clone()),
@@ -477,13 +517,24 @@ fn edit_note(ctx: &Context, body: &str, marker: &str) -> Result<String, CommandE
     }
 }
 
-/// Codex's token usage over all the ticket's sessions, one line.
-fn ticket_usage(ctx: &Context, store: &crate::store::Store, key: &str) -> Option<String> {
+/// Codex's token usage over all the ticket's sessions, one line (a dry run
+/// leaves the usage cache as it is).
+fn ticket_usage(
+    ctx: &Context,
+    store: &crate::store::Store,
+    key: &str,
+    dry_run: bool,
+) -> Option<String> {
     let sessions = store.sessions_for_ticket(key).ok()?;
     let ids: Vec<&str> = sessions
         .iter()
         .filter_map(|s| s.codex_session_id.as_deref())
         .collect();
-    let usage = crate::usage::of_threads(store, &ctx.codex_home().ok()?, &ids);
+    let home = ctx.codex_home().ok()?;
+    let usage = if dry_run {
+        crate::usage::of_threads_read_only(store, &home, &ids)
+    } else {
+        crate::usage::of_threads(store, &home, &ids)
+    };
     crate::usage::total(usage.values()).map(|u| u.summary_line())
 }

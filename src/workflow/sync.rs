@@ -13,9 +13,13 @@ use crate::tracker::TicketKey;
 pub fn deliver(ctx: &Context, store: &Store, key: &TicketKey) -> Result<(), CommandError> {
     let outcomes = {
         let _spin = ctx.output.spinner(&format!("Posting to {key}"));
-        outbox::flush(store, Some(key.as_str()), |id| {
-            ctx.tracker_by_id(id).ok().flatten()
-        })?
+        let forge = crate::pr::forge_for_pending(ctx, store, Some(key.as_str()))?;
+        outbox::flush_with(
+            store,
+            Some(key.as_str()),
+            |id| ctx.tracker_by_id(id).ok().flatten(),
+            forge.as_ref().map(|f| f as &dyn outbox::Forge),
+        )?
     };
     report(ctx, &outcomes)
 }
@@ -31,6 +35,9 @@ pub fn describe(item: &OutboxItem) -> String {
         outbox::kind::TRANSITION => format!("move to \"{}\"", sanitize(body.trim())),
         outbox::kind::WORKLOG => format!("log {}s of work", body.trim()),
         outbox::kind::TICK => "ticking the met criteria".into(),
+        outbox::kind::PUSH => "pushing the branch".into(),
+        outbox::kind::PULL_REQUEST => "the pull request".into(),
+        outbox::kind::PR_LINK => "linking the pull request".into(),
         other => other.to_string(),
     }
 }
@@ -45,6 +52,7 @@ pub fn what_to_do(id: i64) -> String {
 /// Says what a flush did; fails when something stays queued.
 pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
     let mut failed: Vec<String> = Vec::new();
+    let mut refused_push = None;
     let mut refused: Vec<(String, i64)> = Vec::new();
     for Outcome { item, result } in outcomes {
         let key = &item.ticket_key;
@@ -67,7 +75,24 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
             Ok(Delivered::Ticked(n)) => ctx
                 .output
                 .info(&format!("Ticked {n} met criteria on {key}.")),
-            Err(DeliverError::Waiting) => {}
+            Ok(Delivered::Pushed(branch)) => ctx
+                .output
+                .info(&format!("Pushed {} for {key}.", sanitize(branch))),
+            Ok(Delivered::PullRequest(url, created)) => {
+                ctx.output.info(&if *created {
+                    format!("Opened the pull request for {key}:")
+                } else {
+                    format!("Updated the pull request {key} already had:")
+                });
+                println!("{}", sanitize(url));
+            }
+            Ok(Delivered::Linked(_)) => ctx
+                .output
+                .info(&format!("Linked the pull request on {key}.")),
+            Err(DeliverError::Git(e)) if refused_push.is_none() => {
+                refused_push = Some((key.clone(), e.to_string()));
+            }
+            Err(DeliverError::Waiting | DeliverError::NoForge) => {}
             Err(DeliverError::Busy) => ctx.output.info(&format!(
                 "Another csm process is posting the {what} to {key} (item {}); left to it.",
                 item.id
@@ -86,6 +111,15 @@ pub fn report(ctx: &Context, outcomes: &[Outcome]) -> Result<(), CommandError> {
                 sanitize(&e.to_string())
             )),
         }
+    }
+    if let Some((key, message)) = refused_push {
+        return Err(CommandError::failure(format!(
+            "the push was refused, so no pull request was opened: {}",
+            sanitize(&message)
+        ))
+        .hint(format!(
+            "the note and the rest are not held back by it; check that you may push the branch (no upstream access? pull first if it is not a fast-forward), then run `csm done {key} --pr` again to push and open the pull request"
+        )));
     }
     if let Some((_, id)) = refused.first() {
         let lines: Vec<&str> = refused.iter().map(|(l, _)| l.as_str()).collect();

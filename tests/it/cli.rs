@@ -87,6 +87,7 @@ fn config_show_names_each_source_user_repo_env() {
     workflow.done_path = []                            yours    # default
     workflow.done_status = "Done"                      yours    # default
     workflow.live = "queue"                            yours    # default
+    workflow.pr = false                                yours    # default
     workflow.start_status = "In Progress"              yours    # default
     # workflow.test_command                                     # unset
     workflow.watch_secs = 60                           yours    # default

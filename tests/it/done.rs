@@ -4,7 +4,7 @@
 //! exactly once through the outbox, and the ticket moved.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use csm::store::Store;
@@ -12,34 +12,10 @@ use serde_json::{Value, json};
 
 use crate::support::env::TestEnv;
 use crate::support::fake_jira::{FakeJira, Fault, Mode, TOKEN};
+use crate::support::git::{commit_file, git};
 use crate::support::mock_model::{MockModel, codex_bin, exec_session};
 
 const CRITERIA: [&str; 2] = ["csm list --csv prints CSV", "one row per session"];
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=Dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_file(dir: &Path, name: &str, text: &str, subject: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
-    git(dir, &["add", name]);
-    git(dir, &["commit", "-qm", subject]);
-}
 
 /// A test world: the fake Jira (or none), the mock model, a git repository
 /// as the work folder, and a real Codex session linked to the ticket.

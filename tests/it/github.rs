@@ -1,44 +1,17 @@
 //! GitHub Issues as the tracker, end to end: the fake GitHub on 127.0.0.1,
 //! the real pinned Codex against the mock model, csm run as a user would.
 
-use std::path::Path;
-use std::process::Command;
-
 use csm::store::Store;
 use serde_json::{Value, json};
 
 use crate::start_resume::{CODEX_START, csm_line, quit_codex};
 use crate::support::env::{Run, TestEnv};
 use crate::support::fake_github::{FakeGithub, Fault, READ_ONLY_TOKEN, STRANGER_TOKEN, TOKEN};
+use crate::support::git::{commit_file, git};
 use crate::support::mock_model::{MockModel, codex_bin, exec_session};
 
 const REPO: &str = "acme/app";
 const BODY: &str = "Users want a spreadsheet.\n\n## Acceptance criteria\n\n- [ ] csm list --csv prints CSV\n- [ ] one row per session\n";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=Dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_file(dir: &Path, name: &str, text: &str, subject: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
-    git(dir, &["add", name]);
-    git(dir, &["commit", "-qm", subject]);
-}
 
 /// A clone of acme/app (its origin remote in the ssh form, the owner
 /// spelt in capitals) as the work folder, csm configured for the fake

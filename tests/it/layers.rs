@@ -411,7 +411,7 @@ fn event_kinds() -> Vec<String> {
 #[test]
 fn event_kinds_are_spelled_only_in_their_definition() {
     let kinds = event_kinds();
-    assert!(kinds.len() >= 17, "{kinds:?}");
+    assert!(kinds.len() >= 18, "{kinds:?}");
     let src = root().join("src");
     let mut files = Vec::new();
     walk(&src, &mut files);
@@ -429,6 +429,11 @@ fn event_kinds_are_spelled_only_in_their_definition() {
                 }
                 // A word such as "done" or "worktree" is also a status or a
                 // git command: it is an event kind only beside an event.
+                // Outbox item kinds (`outbox::kind`) are another column's
+                // words; "pull-request" is one of both.
+                if f.ends_with("src/outbox.rs") && line.trim_start().starts_with("pub const") {
+                    continue;
+                }
                 let lower = line.to_lowercase();
                 let about_events = kind.contains('-')
                     || matches!(kind.as_str(), "launched" | "captured")

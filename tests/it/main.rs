@@ -19,6 +19,7 @@ mod lint;
 mod live;
 mod outbox;
 mod output;
+mod pr;
 mod pty;
 mod secrets;
 mod sessions;

@@ -237,6 +237,7 @@ fn show_text_and_json() {
           "status": "waiting",
           "summary": "Fix the \u001b[2Jcrash",
           "tabs": [],
+          "ticket_changes": [],
           "ticket_offline": false,
           "ticket_status": "In Progress",
           "tracker": "local:$ROOT/work"
@@ -255,6 +256,7 @@ fn show_text_and_json() {
           "status": "new",
           "summary": "Fix the \u001b[2Jcrash",
           "tabs": [],
+          "ticket_changes": [],
           "ticket_offline": false,
           "ticket_status": "In Progress",
           "tracker": "local:$ROOT/work"
@@ -274,7 +276,8 @@ fn show_text_and_json() {
         "updated": "[time]",
         "url": "$ROOT/work/.csm/tickets/CSM-2.md"
       },
-      "ticket_error": null
+      "ticket_error": null,
+      "usage": null
     }
     "#);
 }

@@ -9,6 +9,7 @@
 
 pub mod body;
 pub mod client;
+pub mod pulls;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -153,6 +154,11 @@ impl GithubTracker {
 
     fn site(&self) -> String {
         self.client.base().to_string()
+    }
+
+    /// The HTTP client (shared with the pull requests of `csm done --pr`).
+    pub fn client(&self) -> &GithubClient {
+        &self.client
     }
 
     fn parts<'k>(&self, key: &'k TicketKey) -> Result<(&'k str, &'k str, u64), TrackerError> {

@@ -1089,6 +1089,31 @@ impl Tracker for JiraTracker {
         Ok(())
     }
 
+    fn link_pull_request(
+        &self,
+        key: &TicketKey,
+        url: &str,
+        title: &str,
+    ) -> Result<(), TrackerError> {
+        // Jira upserts a remote link by its global id: the same pull
+        // request linked twice stays one link.
+        let payload = json!({
+            "globalId": format!("csm-pull-request={url}"),
+            "application": {"type": "com.github", "name": "GitHub"},
+            "relationship": "pull request",
+            "object": {"url": url, "title": title},
+        });
+        self.send(
+            Method::POST,
+            &format!("/issue/{key}/remotelink"),
+            &[],
+            Some(&payload),
+            &format!("linking the pull request on {key}"),
+        )
+        .map_err(|e| self.not_found_as(key, e))?;
+        Ok(())
+    }
+
     fn property(&self, key: &TicketKey, name: &str) -> Result<Option<Value>, TrackerError> {
         match self.send(
             Method::GET,

@@ -2,7 +2,8 @@
 //! published REST documentation (API version 2022-11-28): issues (pull
 //! requests among them, as the issues endpoints return them), comments,
 //! labels, the issues list with `Link` pagination, `/search/issues`,
-//! `/repos/{owner}/{repo}`, `/rate_limit`; bearer tokens, a read-only token
+//! `/repos/{owner}/{repo}`, `/rate_limit`, pull requests (listed by head,
+//! created with a 422 when the branch has one, updated); bearer tokens, a read-only token
 //! (403 with `x-accepted-github-permissions` on writes), private
 //! repositories that answer 404 to strangers, the `x-ratelimit-*` headers
 //! and rate-limit answers (primary: 403 with remaining 0; secondary: 429
@@ -76,6 +77,7 @@ pub struct Issue {
 
 struct Inner {
     repos: BTreeMap<String, (bool, BTreeMap<u64, Issue>)>,
+    pulls: Pulls,
     requests: Vec<Request>,
     faults: VecDeque<(Option<String>, Fault)>,
     page_size: usize,
@@ -96,6 +98,7 @@ impl FakeGithub {
     pub fn start() -> FakeGithub {
         let inner = Arc::new(Mutex::new(Inner {
             repos: BTreeMap::new(),
+            pulls: Pulls::default(),
             requests: Vec::new(),
             faults: VecDeque::new(),
             page_size: 30,
@@ -508,6 +511,9 @@ fn answer(
             if private && access == Access::Stranger {
                 return not_found();
             }
+            if let ["pulls", tail @ ..] = rest {
+                return pulls_answer(st, access, &repo, m, tail, &input, uri, remaining);
+            }
             let is_write = m != "GET";
             if is_write && access != Access::Write {
                 return write_refused();
@@ -522,7 +528,7 @@ fn answer(
             match (m, rest) {
                 ("GET", []) => reply(
                     200,
-                    json!({"full_name": repo, "private": private, "has_issues": true,
+                    json!({"full_name": repo, "private": private, "has_issues": true, "default_branch": "main",
                            "permissions": {"admin": false, "push": access == Access::Write, "pull": true}}),
                     remaining,
                 ),
@@ -678,5 +684,243 @@ fn answer(
             }
         }
         _ => not_found(),
+    }
+}
+
+// ---- Pull requests (`csm done --pr`): list by head, create (422 when the
+// branch has an open one), read, update. Numbers are shared with issues,
+// as on GitHub.
+
+/// A pull request in the fake.
+#[derive(Clone, Debug)]
+pub struct Pull {
+    /// Its number.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Body (Markdown).
+    pub body: String,
+    /// The head branch.
+    pub head: String,
+    /// The base branch.
+    pub base: String,
+    /// Whether it is a draft.
+    pub draft: bool,
+    /// `open` or `closed`.
+    pub state: String,
+}
+
+#[derive(Default)]
+struct Pulls {
+    by_repo: BTreeMap<String, Vec<Pull>>,
+    hide_next_listing: bool,
+}
+
+impl FakeGithub {
+    /// The pull requests of a repository.
+    pub fn pulls(&self, repo: &str) -> Vec<Pull> {
+        self.inner
+            .lock()
+            .unwrap()
+            .pulls
+            .by_repo
+            .get(&repo.to_lowercase())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Adds an open pull request from `head` into `main`; returns its number.
+    pub fn add_pull(&self, repo: &str, head: &str, title: &str, body: &str) -> u64 {
+        let mut st = self.inner.lock().unwrap();
+        let number = next_number(&mut st, &repo.to_lowercase());
+        st.pulls
+            .by_repo
+            .entry(repo.to_lowercase())
+            .or_default()
+            .push(Pull {
+                number,
+                title: title.into(),
+                body: body.into(),
+                head: head.into(),
+                base: "main".into(),
+                draft: false,
+                state: "open".into(),
+            });
+        number
+    }
+
+    /// The next listing of pull requests answers as if there were none
+    /// (GitHub's search and lists lag behind a fresh pull request).
+    pub fn hide_next_pull_listing(&self) {
+        self.inner.lock().unwrap().pulls.hide_next_listing = true;
+    }
+}
+
+fn next_number(st: &mut Inner, repo: &str) -> u64 {
+    let issues = st
+        .repos
+        .get(repo)
+        .map(|r| r.1.keys().max().copied().unwrap_or(0))
+        .unwrap_or(0);
+    let pulls = st
+        .pulls
+        .by_repo
+        .get(repo)
+        .and_then(|p| p.iter().map(|p| p.number).max())
+        .unwrap_or(0);
+    let number = issues.max(pulls) + 1;
+    // Keep the issue numbering shared: a pull request is an issue too.
+    if let Some((_, issues)) = st.repos.get_mut(repo) {
+        issues.insert(
+            number,
+            Issue {
+                number,
+                title: String::new(),
+                body: String::new(),
+                state: "open".into(),
+                state_reason: None,
+                labels: Vec::new(),
+                comments: Vec::new(),
+                pull_request: true,
+                updated_at: stamp(0),
+            },
+        );
+    }
+    number
+}
+
+fn pull_json(repo: &str, p: &Pull) -> Value {
+    let owner = repo.split('/').next().unwrap_or_default();
+    json!({
+        "number": p.number,
+        "html_url": format!("https://github.example/{repo}/pull/{}", p.number),
+        "state": p.state,
+        "title": p.title,
+        "body": p.body,
+        "draft": p.draft,
+        "head": {"ref": p.head, "label": format!("{owner}:{}", p.head)},
+        "base": {"ref": p.base},
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pulls_answer(
+    st: &mut Inner,
+    access: Access,
+    repo: &str,
+    method: &str,
+    tail: &[&str],
+    input: &Value,
+    uri: &Uri,
+    remaining: u64,
+) -> Response {
+    if method != "GET" && access != Access::Write {
+        let mut r = message(
+            403,
+            "Resource not accessible by personal access token",
+            remaining,
+        );
+        r.headers_mut().insert(
+            "x-accepted-github-permissions",
+            "pull_requests=write".parse().unwrap(),
+        );
+        return r;
+    }
+    match (method, tail) {
+        ("GET", []) => {
+            let head = query_param(uri, "head");
+            let state = query_param(uri, "state").unwrap_or_else(|| "open".into());
+            if std::mem::take(&mut st.pulls.hide_next_listing) {
+                return reply(200, json!([]), remaining);
+            }
+            let owner = repo.split('/').next().unwrap_or_default();
+            let items: Vec<Value> = st
+                .pulls
+                .by_repo
+                .get(repo)
+                .into_iter()
+                .flatten()
+                .filter(|p| state == "all" || p.state == state)
+                .filter(|p| {
+                    head.as_ref()
+                        .is_none_or(|h| h.eq_ignore_ascii_case(&format!("{owner}:{}", p.head)))
+                })
+                .map(|p| pull_json(repo, p))
+                .collect();
+            reply(200, json!(items), remaining)
+        }
+        ("POST", []) => {
+            let (Some(head), Some(base)) = (input["head"].as_str(), input["base"].as_str()) else {
+                return reply(
+                    422,
+                    json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "missing_field", "field": "head"}]}),
+                    remaining,
+                );
+            };
+            let owner = repo.split('/').next().unwrap_or_default();
+            let exists = st
+                .pulls
+                .by_repo
+                .get(repo)
+                .into_iter()
+                .flatten()
+                .any(|p| p.state == "open" && p.head == head && p.base == base);
+            if exists {
+                return reply(
+                    422,
+                    json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom",
+                           "message": format!("A pull request already exists for {owner}:{head}.")}],
+                           "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "422"}),
+                    remaining,
+                );
+            }
+            if head == base {
+                return reply(
+                    422,
+                    json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom",
+                           "message": format!("No commits between {base} and {head}")}]}),
+                    remaining,
+                );
+            }
+            let number = next_number(st, repo);
+            let pull = Pull {
+                number,
+                title: input["title"].as_str().unwrap_or_default().into(),
+                body: input["body"].as_str().unwrap_or_default().into(),
+                head: head.into(),
+                base: base.into(),
+                draft: input["draft"].as_bool().unwrap_or(false),
+                state: "open".into(),
+            };
+            let v = pull_json(repo, &pull);
+            st.pulls
+                .by_repo
+                .entry(repo.to_string())
+                .or_default()
+                .push(pull);
+            reply(201, v, remaining)
+        }
+        (m, [n]) => {
+            let Some(pull) = n.parse::<u64>().ok().and_then(|n| {
+                st.pulls
+                    .by_repo
+                    .get_mut(repo)
+                    .and_then(|ps| ps.iter_mut().find(|p| p.number == n))
+            }) else {
+                return message(404, "Not Found", remaining);
+            };
+            if m == "PATCH" {
+                if let Some(t) = input["title"].as_str() {
+                    pull.title = t.into();
+                }
+                if let Some(b) = input["body"].as_str() {
+                    pull.body = b.into();
+                }
+            } else if m != "GET" {
+                return message(404, "Not Found", remaining);
+            }
+            reply(200, pull_json(repo, pull), remaining)
+        }
+        _ => message(404, "Not Found", remaining),
     }
 }

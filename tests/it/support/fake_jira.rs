@@ -98,6 +98,7 @@ struct Inner {
     faults: VecDeque<(Option<String>, Fault)>,
     page_size: usize,
     next_id: u64,
+    remote_links: BTreeMap<String, Vec<Value>>,
     /// What real sites do beyond the basics (see `site.rs`).
     site: site::Site,
     /// Outbox knobs: every comment POST waits this long before it is
@@ -123,6 +124,17 @@ const STATUSES: &[(&str, &str)] = &[
 ];
 
 impl FakeJira {
+    /// The remote links on an issue (Jira's shape, with `id`).
+    pub fn remote_links(&self, key: &str) -> Vec<Value> {
+        self.inner
+            .lock()
+            .unwrap()
+            .remote_links
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Starts a fake on 127.0.0.1 with projects PROJ (with the AC field on
     /// its screen) and NOAC (without).
     pub fn start(mode: Mode) -> FakeJira {
@@ -133,6 +145,7 @@ impl FakeJira {
             requests: Vec::new(),
             faults: VecDeque::new(),
             page_size: 50,
+            remote_links: BTreeMap::new(),
             next_id: 10_000,
             site: site::Site::default(),
             comment_delay: None,
@@ -574,6 +587,57 @@ fn answer(
             });
             i.comments.push(c.clone());
             ok(StatusCode::CREATED, c)
+        }
+        ("GET", ["issue", key, "remotelink"]) => match st.issues.get(*key) {
+            None => not_found(),
+            Some(_) => ok(
+                StatusCode::OK,
+                json!(st.remote_links.get(*key).cloned().unwrap_or_default()),
+            ),
+        },
+        // Jira upserts by globalId: 201 when new, 200 when updated.
+        ("POST", ["issue", key, "remotelink"]) => {
+            if !st.issues.contains_key(*key) {
+                return not_found();
+            }
+            if json_body["object"]["url"].as_str().is_none()
+                || json_body["object"]["title"].as_str().is_none()
+            {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &[],
+                    json!({"object": "The object with url and title is required."}),
+                );
+            }
+            st.next_id += 1;
+            let next = st.next_id;
+            let links = st.remote_links.entry(key.to_string()).or_default();
+            let global = json_body["globalId"].as_str().map(str::to_string);
+            let found = global.as_ref().and_then(|g| {
+                links
+                    .iter_mut()
+                    .find(|l| l["globalId"].as_str() == Some(g.as_str()))
+            });
+            match found {
+                Some(l) => {
+                    let id = l["id"].clone();
+                    *l = json_body.clone();
+                    l["id"] = id.clone();
+                    ok(
+                        StatusCode::OK,
+                        json!({"id": id, "self": format!("/remotelink/{id}")}),
+                    )
+                }
+                None => {
+                    let mut l = json_body.clone();
+                    l["id"] = json!(next);
+                    links.push(l);
+                    ok(
+                        StatusCode::CREATED,
+                        json!({"id": next, "self": format!("/remotelink/{next}")}),
+                    )
+                }
+            }
         }
         ("GET", ["issue", key, "worklog"]) => match st.issues.get(*key) {
             None => not_found(),

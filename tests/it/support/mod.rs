@@ -5,6 +5,7 @@
 pub mod env;
 pub mod fake_github;
 pub mod fake_jira;
+pub mod git;
 pub mod mock_model;
 pub mod tmux;
 
