@@ -27,18 +27,7 @@ pub const READ_ONLY_TOKEN: &str = "github_pat_FAKEreadONLY_0123456789";
 /// A valid token of someone with no access to the private repositories.
 pub const STRANGER_TOKEN: &str = "github_pat_FAKEstranger_9876543210";
 
-/// A recorded request.
-#[derive(Clone, Debug)]
-pub struct Request {
-    /// HTTP method.
-    pub method: String,
-    /// Path and query.
-    pub uri: String,
-    /// Headers (lower-case names).
-    pub headers: BTreeMap<String, String>,
-    /// The body, as text.
-    pub body: String,
-}
+pub use super::Request;
 
 /// A fault served instead of the real answer.
 #[derive(Clone, Debug)]

@@ -36,18 +36,7 @@ pub const EMAIL: &str = "dev@example.com";
 /// The token the fake accepts.
 pub const TOKEN: &str = "tok-FAKE-JIRA-9d2c41";
 
-/// A recorded request.
-#[derive(Clone, Debug)]
-pub struct Request {
-    /// HTTP method.
-    pub method: String,
-    /// Path and query.
-    pub uri: String,
-    /// Headers (lower-case names).
-    pub headers: BTreeMap<String, String>,
-    /// The body, as text.
-    pub body: String,
-}
+pub use super::Request;
 
 /// A fault served instead of the real answer.
 #[derive(Clone, Debug)]

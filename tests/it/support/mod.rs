@@ -9,6 +9,19 @@ pub mod git;
 pub mod mock_model;
 pub mod tmux;
 
+/// A request a fake server recorded.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// Headers (lower-case names).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The body, as text.
+    pub body: String,
+}
+
 /// Serves `app` on 127.0.0.1 with an OS-chosen port, on a runtime of its
 /// own in a background thread; the server stops when the returned sender
 /// is dropped.
