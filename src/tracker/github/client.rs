@@ -379,30 +379,8 @@ fn details_of(body: &Value) -> String {
     crate::output::sanitize(&parts.join("; "))
 }
 
-struct FailingDns;
-
-impl reqwest::dns::Resolve for FailingDns {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            Err(format!(
-                "failed to lookup address information for {host}: Name or service not known"
-            )
-            .into())
-        })
-    }
-}
-
-fn one_line(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text.lines().next().unwrap_or("").to_string()
-}
+// The DNS test hook and the one-line error text are the Jira client's.
+use crate::tracker::jira::client::{FailingDns, one_line};
 
 /// https anywhere; plain http only on loopback (tests, local proxies).
 pub fn check_url(base: &str) -> Result<(), TrackerError> {

@@ -87,7 +87,7 @@ impl Default for Limits {
 /// tests contact nothing but 127.0.0.1, whose literal needs no lookup).
 pub const DNS_FAILS_VAR: &str = "CSM_TEST_DNS_FAILS";
 
-struct FailingDns;
+pub(crate) struct FailingDns;
 
 impl reqwest::dns::Resolve for FailingDns {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
@@ -430,7 +430,7 @@ pub fn jira_messages(body: &Value) -> String {
 }
 
 /// The first line of an error and its causes, without URLs' queries.
-fn one_line(e: &dyn std::error::Error) -> String {
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
